@@ -1,0 +1,221 @@
+/**
+ * The poll loop. The orchestrator never calls the runner: everything it has to say arrives in
+ * heartbeat answers, so the loop is the runner's only ear.
+ *
+ * - Ready (no run): the heartbeat is long-polled (`wait`), so work arrives the moment it is
+ *   submitted; the request timeout is longer than the wait.
+ * - Busy: a heartbeat per server `interval`, listing the run in `runs` (it renews the lease and
+ *   acknowledges the run), and bringing cancels.
+ * - Between heartbeats: the server's `interval` minus the time the last one took, plus random
+ *   jitter, so a fleet never polls in step. A finished run triggers the next heartbeat at once.
+ * - Outages: retried with backoff, forever (retry.ts). 401/403: the runner was deregistered or
+ *   its token is wrong; it stops with a non-zero exit code.
+ *
+ * Stopping: stop() (first SIGTERM/SIGINT) stops asking for work but keeps heartbeating while the
+ * current run finishes and uploads, then run() resolves. cancel() (second signal) also cancels
+ * the current run, which is reported `canceled`.
+ */
+import type { ApiClient, Framework, HeartbeatReply, HeartbeatRequest, Resources, RunAssignment } from './api-client';
+import { AbortedError, type HttpError } from './http';
+import { Job, type JobOptions } from './job';
+import { errorMessage, redactUrl, type Logger } from './logger';
+import { isAuthFailure, retry, sleep, type RetryPolicy } from './retry';
+
+export interface AgentOptions {
+  /** Long-poll seconds sent as `wait` while ready; 0 turns long polling off. */
+  waitSeconds: number;
+  /** Jitter: up to this fraction of the interval is added to each pause. */
+  jitterFraction: number;
+  /** Idle timeout of a heartbeat beyond its `wait` (ms). */
+  heartbeatTimeoutMarginMs: number;
+  /** Interval to use when the server's answer lacks one (s). */
+  defaultIntervalSeconds: number;
+  retry: RetryPolicy;
+  job: JobOptions;
+  random?: () => number;
+}
+
+export interface AgentExit {
+  code: number;
+  /** Why the runner stopped with a non-zero code. */
+  reason?: string;
+}
+
+export interface AgentIdentity {
+  runnerId: string;
+  framework: Framework;
+  /** Current resource use for the heartbeat; undefined to leave it out. */
+  usage?: () => Promise<Resources | undefined>;
+}
+
+export class Agent {
+  private job?: Job;
+  private jobDone?: Promise<void>;
+  private stopping = false;
+  private fatal?: string;
+  /** Aborts the heartbeat or pause in flight (stop, fatal). */
+  private poll = new AbortController();
+  private readonly random: () => number;
+
+  constructor(
+    private readonly api: ApiClient,
+    private readonly identity: AgentIdentity,
+    private readonly options: AgentOptions,
+    private readonly logger: Logger,
+  ) {
+    this.random = options.random ?? Math.random;
+  }
+
+  /** The run in progress, if any. */
+  get currentRun(): string | undefined {
+    return this.job?.id;
+  }
+
+  /** Graceful: no new work; the current run finishes and is uploaded, then run() resolves. */
+  stop(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.logger.info(this.job ? 'stopping after the current run' : 'stopping', { run: this.job?.id });
+    this.interrupt();
+  }
+
+  /** Hard: stop, and cancel the current run (reported as `canceled`). */
+  cancel(): void {
+    this.stopping = true;
+    if (this.job) {
+      this.logger.info('canceling the current run', { run: this.job.id });
+      this.job.cancel();
+    }
+    this.interrupt();
+  }
+
+  /** The runner is about to exit without waiting: leave no process of the run behind. */
+  killNow(): void {
+    this.job?.killNow();
+  }
+
+  async run(): Promise<AgentExit> {
+    this.logger.info('runner started', { runner: this.identity.runnerId });
+    while (!this.fatal && !(this.stopping && !this.job)) {
+      const started = Date.now();
+      const reply = await this.heartbeat();
+      if (this.fatal) break;
+      if (!reply) continue;
+      this.handle(reply);
+      await this.pause(this.delayAfter(reply, Date.now() - started));
+    }
+    await this.jobDone;
+    if (this.fatal) {
+      this.logger.error(this.fatal, { runner: this.identity.runnerId });
+      return { code: 1, reason: this.fatal };
+    }
+    this.logger.info('runner stopped', { runner: this.identity.runnerId });
+    return { code: 0 };
+  }
+
+  /** One heartbeat, retried through outages. Undefined when interrupted or refused. */
+  private async heartbeat(): Promise<HeartbeatReply | undefined> {
+    const job = this.job;
+    const longPoll = !job && !this.stopping && this.options.waitSeconds > 0;
+    const body: HeartbeatRequest = {
+      id: this.identity.runnerId,
+      status: job ? 'busy' : 'ready',
+      framework: this.identity.framework,
+      runs: job ? [job.id] : [],
+    };
+    const usage = await this.identity.usage?.().catch(() => undefined);
+    if (usage) body.usage = usage;
+    if (longPoll) body.wait = this.options.waitSeconds;
+    const timeoutMs = (longPoll ? this.options.waitSeconds * 1000 : 0) + this.options.heartbeatTimeoutMarginMs;
+    // Only a ready runner's poll may be interrupted: a busy one must keep renewing its lease.
+    const signal = job ? undefined : this.poll.signal;
+    try {
+      return await retry(() => this.api.heartbeat(body, { timeoutMs, signal }), {
+        policy: this.options.retry,
+        signal,
+        random: this.random,
+        onRetry: (err, attempt, delayMs) =>
+          this.logger.warn('heartbeat failed; retrying', { error: errorMessage(err), attempt: attempt + 1, delayMs }),
+      });
+    } catch (err) {
+      if (err instanceof AbortedError) {
+        this.poll = new AbortController();
+        return undefined;
+      }
+      if (isAuthFailure(err)) {
+        this.fail(err);
+        return undefined;
+      }
+      // Another 4xx: a bug on one side or the other. Say so, and try again later.
+      this.logger.error('heartbeat refused', { error: errorMessage(err) });
+      await this.pause(this.options.retry.maxMs);
+      return undefined;
+    }
+  }
+
+  private handle(reply: HeartbeatReply): void {
+    if (this.job && reply.cancel.includes(this.job.id)) {
+      this.logger.info('cancel received', { run: this.job.id });
+      this.job.cancel();
+    }
+    if (reply.invalidRun) this.logger.error('ignoring an unusable run assignment', { error: reply.invalidRun });
+    if (reply.run) this.accept(reply.run);
+  }
+
+  private accept(run: RunAssignment): void {
+    if (this.job) {
+      if (run.id !== this.job.id) this.logger.warn('ignoring a run offered while busy', { run: run.id, current: this.job.id });
+      return;
+    }
+    if (this.stopping) {
+      // Not acknowledged: the orchestrator offers it to another runner.
+      this.logger.info('stopping: leaving an offered run to another runner', { run: run.id });
+      return;
+    }
+    const job = new Job(run, this.api, this.identity.runnerId, this.options.job, this.logger, {
+      onFatal: (err) => this.fail(err),
+    });
+    this.job = job;
+    this.jobDone = job
+      .run()
+      .then((outcome) => {
+        if (outcome.kind === 'dropped') this.logger.debug('run dropped', { run: run.id, reason: outcome.reason });
+      })
+      .catch((err: unknown) => this.logger.error('run crashed', { run: run.id, repo: redactUrl(run.repo), error: errorMessage(err) }))
+      .finally(() => {
+        this.job = undefined;
+        this.interrupt(); // ready again: poll now
+      });
+  }
+
+  /** The server's interval minus the time already spent, plus jitter. */
+  private delayAfter(reply: HeartbeatReply, elapsedMs: number): number {
+    const interval = (Number.isFinite(reply.interval) && reply.interval >= 0 ? reply.interval : this.options.defaultIntervalSeconds) * 1000;
+    const jitter = this.random() * interval * this.options.jitterFraction;
+    return Math.max(0, interval - elapsedMs) + jitter;
+  }
+
+  /** Waits `ms` unless interrupted (a run ended, a stop, a fatal error). */
+  private async pause(ms: number): Promise<void> {
+    try {
+      await sleep(ms, this.poll.signal);
+    } catch (err) {
+      if (!(err instanceof AbortedError)) throw err;
+      this.poll = new AbortController();
+    }
+  }
+
+  private interrupt(): void {
+    this.poll.abort();
+  }
+
+  private fail(err: HttpError): void {
+    if (this.fatal) return;
+    this.fatal =
+      err.status === 403
+        ? 'runner was deregistered or is not accepted by the orchestrator (403 Forbidden): register it again with `pulse-runner register`'
+        : 'the orchestrator refused the runner token (401 Unauthorized): register the runner again with `pulse-runner register`';
+    this.job?.drop(this.fatal);
+    this.interrupt();
+  }
+}

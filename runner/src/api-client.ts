@@ -1,0 +1,266 @@
+/**
+ * The runner protocol (SPEC section 2), one method per endpoint:
+ *
+ *   register → heartbeat (work and cancels arrive only in its answer) → update (log bytes at an
+ *   offset) → complete (the result) … deregister.
+ *
+ * Every call except register carries `Authorization: Bearer <runner token>`. Bodies carry only
+ * the protocol's fields: the orchestrator rejects unknown fields with 400.
+ *
+ * Answers that are part of the protocol come back as values (update/complete: 416 → `gap`,
+ * 409 → `conflict`); anything else that is not a 2xx is thrown as HttpError, and retry.ts
+ * decides whether to try again. No method retries by itself.
+ */
+import { HttpError, parseRetryAfter, type HttpResponse, type Transport } from './http';
+
+export interface SystemFacts {
+  ci: boolean;
+  os: { description: string; platform: string; version: string };
+  cpu: { baseClock: number; logicalCores: number; model: string };
+  ram: { total: number };
+}
+
+export interface Framework {
+  name: string;
+  version: string;
+  system?: SystemFacts;
+}
+
+/** Maximum (registration) or current use (heartbeat): cores, MiB, MiB. */
+export interface Resources {
+  cpu: number;
+  memory: number;
+  disk: number;
+}
+
+export interface RegistrationRequest {
+  token: string;
+  name?: string;
+  labels?: string[];
+  framework?: Framework;
+  resources?: Resources;
+}
+
+export interface Registration {
+  runnerId: string;
+  runnerToken: string;
+}
+
+export interface HeartbeatRequest {
+  id: string;
+  status: 'busy' | 'ready';
+  framework?: Framework;
+  usage?: Resources;
+  runs?: string[];
+  /** Long poll: a ready runner with no work is answered when work arrives or after this many seconds. */
+  wait?: number;
+}
+
+export interface RunAssignment {
+  id: string;
+  /** The batch: the `projectId` of complete(). */
+  project: string;
+  /** The lease (fencing token): every later call about this run carries it. */
+  messageId: string;
+  attempt: number;
+  repo: string;
+  script: string[];
+  env: Record<string, string>;
+  /** Seconds; 0 or absent means no deadline of the runner's own. */
+  timeout: number;
+  payload?: unknown;
+}
+
+export interface HeartbeatReply {
+  status: string;
+  /** Seconds until the server wants the next heartbeat. */
+  interval: number;
+  run?: RunAssignment;
+  cancel: string[];
+  /** A `run` that was present but unusable, described (the agent logs it). */
+  invalidRun?: string;
+}
+
+export interface UpdateRequest {
+  messageId: string;
+  offset: number;
+  logs: string;
+}
+
+export type RunStatus = 'finished' | 'failed' | 'timeout' | 'canceled';
+
+export interface RunResult {
+  id: string;
+  status: RunStatus;
+  exitCode?: number;
+  outcome?: string;
+  data?: Record<string, unknown>;
+  logBytes?: number;
+}
+
+export interface CompleteRequest {
+  messageId: string;
+  result: RunResult;
+}
+
+/** The server lacks bytes before `expectedOffset`'s end: resend from there. */
+export interface Gap {
+  kind: 'gap';
+  expectedOffset: number;
+}
+
+/** Stale lease, foreign run or final run: stop the run, never complete it. */
+export interface Conflict {
+  kind: 'conflict';
+  message: string;
+}
+
+export type UpdateReply = { kind: 'ok'; offset: number; cancel: boolean } | Gap | Conflict;
+export type CompleteReply = { kind: 'ok' } | Gap | Conflict;
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Overrides the client's default idle timeout (the long-polled heartbeat needs more). */
+  timeoutMs?: number;
+}
+
+export class ApiClient {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly transport: Transport,
+    private readonly options: { token?: string; timeoutMs: number },
+  ) {}
+
+  /** A client for the same orchestrator that authenticates with `token`. */
+  withToken(token: string): ApiClient {
+    return new ApiClient(this.baseUrl, this.transport, { ...this.options, token });
+  }
+
+  async register(body: RegistrationRequest, call: CallOptions = {}): Promise<Registration> {
+    const res = await this.send('POST', '/api/runner/registration', body, call, false);
+    if (res.status !== 201 && res.status !== 200) throw toHttpError(res);
+    const data = asRecord(res.body);
+    if (typeof data.runner_id !== 'string' || typeof data.runner_token !== 'string') {
+      throw new HttpError(res.status, 'registration answer lacks runner_id or runner_token');
+    }
+    return { runnerId: data.runner_id, runnerToken: data.runner_token };
+  }
+
+  async deregister(id: string, call: CallOptions = {}): Promise<void> {
+    const res = await this.send('DELETE', '/api/runner/registration', { id }, call);
+    if (res.status !== 200 && res.status !== 204) throw toHttpError(res);
+  }
+
+  async heartbeat(body: HeartbeatRequest, call: CallOptions = {}): Promise<HeartbeatReply> {
+    const res = await this.send('POST', '/api/runner/heartbeat', body, call);
+    if (res.status !== 200 && res.status !== 201) throw toHttpError(res);
+    return parseHeartbeat(res.body);
+  }
+
+  async update(runId: string, body: UpdateRequest, call: CallOptions = {}): Promise<UpdateReply> {
+    const res = await this.send('POST', `/api/runner/runs/${encodeURIComponent(runId)}/update`, body, call);
+    if (res.status === 200 || res.status === 201) {
+      const data = asRecord(res.body);
+      const offset = typeof data.offset === 'number' ? data.offset : body.offset + Buffer.byteLength(body.logs);
+      return { kind: 'ok', offset, cancel: data.cancel === true };
+    }
+    return protocolAnswer(res);
+  }
+
+  async complete(runnerId: string, projectId: string, body: CompleteRequest, call: CallOptions = {}): Promise<CompleteReply> {
+    const path = `/api/runner/complete/${encodeURIComponent(runnerId)}/${encodeURIComponent(projectId)}`;
+    const res = await this.send('POST', path, body, call);
+    if (res.status === 200 || res.status === 201) return { kind: 'ok' };
+    return protocolAnswer(res);
+  }
+
+  private send(method: string, path: string, body: unknown, call: CallOptions, auth = true): Promise<HttpResponse> {
+    const headers: Record<string, string> = {};
+    if (auth) {
+      if (!this.options.token) throw new Error('no runner token: register the runner first');
+      headers.authorization = `Bearer ${this.options.token}`;
+    }
+    return this.transport.request(method, this.url(path), {
+      headers,
+      body,
+      timeoutMs: call.timeoutMs ?? this.options.timeoutMs,
+      signal: call.signal,
+    });
+  }
+
+  /** The base url may carry a path prefix (an orchestrator behind `/pulse/`). */
+  private url(path: string): URL {
+    const base = new URL(this.baseUrl);
+    base.pathname = `${base.pathname.replace(/\/+$/, '')}${path}`;
+    base.search = '';
+    base.hash = '';
+    return base;
+  }
+}
+
+/** 416 → gap, 409 → conflict, anything else thrown. */
+function protocolAnswer(res: HttpResponse): Gap | Conflict {
+  if (res.status === 416) {
+    const expected = asRecord(res.body).expectedOffset;
+    if (typeof expected === 'number' && Number.isInteger(expected) && expected >= 0) {
+      return { kind: 'gap', expectedOffset: expected };
+    }
+    throw new HttpError(416, 'offset gap without a usable expectedOffset');
+  }
+  if (res.status === 409) {
+    const message = asRecord(res.body).message;
+    return { kind: 'conflict', message: typeof message === 'string' ? message : 'conflict' };
+  }
+  throw toHttpError(res);
+}
+
+function toHttpError(res: HttpResponse): HttpError {
+  return new HttpError(res.status, res.body, parseRetryAfter(res.headers['retry-after']));
+}
+
+function asRecord(value: unknown): Record<string, unknown> {
+  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+function parseHeartbeat(body: unknown): HeartbeatReply {
+  const heartbeat = asRecord(asRecord(body).heartbeat);
+  const interval = typeof heartbeat.interval === 'number' && Number.isFinite(heartbeat.interval) ? heartbeat.interval : NaN;
+  const cancel = Array.isArray(heartbeat.cancel) ? heartbeat.cancel.filter((id): id is string => typeof id === 'string') : [];
+  const reply: HeartbeatReply = { status: typeof heartbeat.status === 'string' ? heartbeat.status : '', interval, cancel };
+  if (heartbeat.run !== undefined && heartbeat.run !== null) {
+    const run = parseAssignment(heartbeat.run);
+    if (typeof run === 'string') reply.invalidRun = run;
+    else reply.run = run;
+  }
+  return reply;
+}
+
+/** The assignment, or a sentence saying which field is wrong. */
+export function parseAssignment(value: unknown): RunAssignment | string {
+  const run = asRecord(value);
+  for (const field of ['id', 'project', 'messageId', 'repo'] as const) {
+    if (typeof run[field] !== 'string' || run[field] === '') return `run.${field} is missing or not a string`;
+  }
+  const script = run.script;
+  if (!Array.isArray(script) || !script.every((line): line is string => typeof line === 'string')) {
+    return 'run.script is not an array of strings';
+  }
+  const env: Record<string, string> = {};
+  for (const [key, val] of Object.entries(asRecord(run.env))) {
+    if (typeof val !== 'string') return `run.env.${key} is not a string`;
+    env[key] = val;
+  }
+  const timeout = typeof run.timeout === 'number' && run.timeout > 0 ? run.timeout : 0;
+  const attempt = typeof run.attempt === 'number' ? run.attempt : 1;
+  return {
+    id: run.id as string,
+    project: run.project as string,
+    messageId: run.messageId as string,
+    attempt,
+    repo: run.repo as string,
+    script,
+    env,
+    timeout,
+    payload: run.payload,
+  };
+}
