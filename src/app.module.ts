@@ -1,0 +1,30 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { BatchModule } from './batch/batch.module';
+import { CommonModule } from './common/common.module';
+import type { PulseConfig } from './config/config';
+import { ConfigModule } from './config/config.module';
+import type { DatabaseTarget } from './database/data-source-options';
+import { DatabaseModule } from './database/database.module';
+import { HealthModule } from './health/health.module';
+import { NamespaceModule } from './namespace/namespace.module';
+import { RunModule } from './run/run.module';
+import { RunnerModule } from './runner/runner.module';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: PulseConfig, target: DatabaseTarget): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        DatabaseModule.forRoot(target),
+        CommonModule,
+        NamespaceModule,
+        BatchModule,
+        RunModule,
+        RunnerModule,
+        HealthModule,
+      ],
+    };
+  }
+}

@@ -1,0 +1,17 @@
+import { Global, Inject, Injectable, Module } from '@nestjs/common';
+import type { PulseConfig } from '../config/config';
+import { PULSE_CONFIG } from '../config/config.module';
+import { AdminAuthGuard } from './admin-auth.guard';
+import { CursorCodec } from './pagination';
+
+/** Signs and checks list cursors with a key every orchestrator process shares. */
+@Injectable()
+export class Cursors extends CursorCodec {
+  constructor(@Inject(PULSE_CONFIG) config: PulseConfig) {
+    super(`pulse-cursor:${config.adminToken}`);
+  }
+}
+
+@Global()
+@Module({ providers: [Cursors, AdminAuthGuard], exports: [Cursors, AdminAuthGuard] })
+export class CommonModule {}

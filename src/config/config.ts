@@ -1,0 +1,191 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+/**
+ * Pulse's whole configuration: one typed object, validated once at boot from the environment
+ * (SPEC section 6). Nothing reads `process.env` after this.
+ */
+export interface PulseConfig {
+  port: number;
+  host: string;
+  /** Unset: the embedded PostgreSQL (PGlite) under `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  adminToken: string;
+  registrationToken: string;
+  /** Seconds: told to runners as the pace of their heartbeats. */
+  heartbeatInterval: number;
+  /** Seconds without a heartbeat after which a runner is dead. */
+  runnerDeadAfter: number;
+  /** Seconds: the longest a heartbeat may wait for work. */
+  longPollMax: number;
+  /** Seconds a running run may take to confirm a cancel before it is canceled anyway. */
+  cancelGrace: number;
+  /** Seconds: the deadline of a run submitted without `timeout`. */
+  runDefaultTimeout: number;
+  maxAttempts: number;
+  logMaxBytes: number;
+  /** Seconds between two sweeps of dead runners, deadlines and cancel grace. */
+  sweepInterval: number;
+  /** Requests a runner may make per second on the runner routes (burst: twice that). */
+  runnerRateLimit: number;
+  bodyLimitBytes: number;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  logLevel: 'error' | 'warn' | 'log' | 'debug';
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+const SECRETS_FILE = 'secrets.json';
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) {
+    throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  }
+  const value = Number(raw.trim());
+  if (value < min || value > max) {
+    throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  }
+  return value;
+}
+
+/** Like `int`, but seconds may be fractional so tests can use sub-second intervals. */
+function seconds(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+(\.\d+)?$/.test(raw.trim())) {
+    throw new ConfigError(`${name} must be a number of seconds, got "${raw}"`);
+  }
+  const value = Number(raw.trim());
+  if (value < min || value > max) {
+    throw new ConfigError(`${name} must be between ${min} and ${max} seconds, got ${value}`);
+  }
+  return value;
+}
+
+function token(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (raw.length < 16 || /\s/.test(raw)) {
+    throw new ConfigError(`${name} must be at least 16 characters with no spaces`);
+  }
+  return raw;
+}
+
+export interface GeneratedSecrets {
+  adminToken?: string;
+  registrationToken?: string;
+}
+
+/**
+ * Reads the secrets generated on an earlier start from `dataDir`, generating (and reporting) the
+ * ones still missing. The file is created with mode 0600.
+ */
+function loadOrGenerateSecrets(
+  dataDir: string,
+  need: { admin: boolean; registration: boolean },
+): { secrets: Required<GeneratedSecrets>; generated: GeneratedSecrets } {
+  const path = join(dataDir, SECRETS_FILE);
+  let stored: GeneratedSecrets = {};
+  if (existsSync(path)) {
+    try {
+      stored = JSON.parse(readFileSync(path, 'utf8')) as GeneratedSecrets;
+    } catch {
+      throw new ConfigError(`DATA_DIR holds an unreadable ${SECRETS_FILE}: fix or remove ${path}`);
+    }
+  }
+  const generated: GeneratedSecrets = {};
+  if (need.admin && !stored.adminToken) {
+    generated.adminToken = stored.adminToken = `pulse_at_${randomBytes(24).toString('base64url')}`;
+  }
+  if (need.registration && !stored.registrationToken) {
+    generated.registrationToken = stored.registrationToken = `pulse_reg_${randomBytes(24).toString(
+      'base64url',
+    )}`;
+  }
+  if (generated.adminToken || generated.registrationToken) {
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(path, JSON.stringify(stored, null, 2) + '\n', { mode: 0o600 });
+    chmodSync(path, 0o600);
+  }
+  return {
+    secrets: { adminToken: stored.adminToken ?? '', registrationToken: stored.registrationToken ?? '' },
+    generated,
+  };
+}
+
+export interface LoadedConfig {
+  config: PulseConfig;
+  /** Secrets made on this start: printed once by main.ts, never logged again. */
+  generated: GeneratedSecrets;
+}
+
+/** Validates the environment; a bad value throws a ConfigError that names the variable. */
+export function loadConfig(env: Env = process.env): LoadedConfig {
+  const dataDir = resolve(env.DATA_DIR || './data');
+  const databaseUrl = env.DATABASE_URL || undefined;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL');
+  }
+  const adminToken = token(env, 'ADMIN_TOKEN');
+  const registrationToken = token(env, 'RUNNER_REGISTRATION_TOKEN');
+  if (adminToken && registrationToken && adminToken === registrationToken) {
+    throw new ConfigError('ADMIN_TOKEN and RUNNER_REGISTRATION_TOKEN must differ');
+  }
+  const tlsCert = env.TLS_CERT || undefined;
+  const tlsKey = env.TLS_KEY || undefined;
+  if (Boolean(tlsCert) !== Boolean(tlsKey)) {
+    throw new ConfigError('TLS_CERT and TLS_KEY must be set together');
+  }
+  for (const [name, file] of [['TLS_CERT', tlsCert], ['TLS_KEY', tlsKey]] as const) {
+    if (file && !existsSync(file)) throw new ConfigError(`${name} names a file that does not exist: ${file}`);
+  }
+  const host = env.HOST || '0.0.0.0';
+  const logLevel = (env.LOG_LEVEL || 'log') as PulseConfig['logLevel'];
+  if (!['error', 'warn', 'log', 'debug'].includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL must be one of error, warn, log, debug');
+  }
+
+  const config: PulseConfig = {
+    port: int(env, 'PORT', 3000, 0, 65535),
+    host,
+    databaseUrl,
+    dataDir,
+    adminToken: adminToken ?? '',
+    registrationToken: registrationToken ?? '',
+    heartbeatInterval: seconds(env, 'HEARTBEAT_INTERVAL', 10, 0.1, 3600),
+    runnerDeadAfter: seconds(env, 'RUNNER_DEAD_AFTER', 30, 0.5, 86400),
+    longPollMax: seconds(env, 'LONG_POLL_MAX', 25, 0, 300),
+    cancelGrace: seconds(env, 'CANCEL_GRACE', 30, 0, 86400),
+    runDefaultTimeout: int(env, 'RUN_DEFAULT_TIMEOUT', 3600, 1, 30 * 86400),
+    maxAttempts: int(env, 'MAX_ATTEMPTS', 2, 1, 100),
+    logMaxBytes: int(env, 'LOG_MAX_BYTES', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    sweepInterval: seconds(env, 'SWEEP_INTERVAL', 1, 0.05, 3600),
+    runnerRateLimit: int(env, 'RUNNER_RATE_LIMIT', 50, 1, 100000),
+    bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    tlsCert,
+    tlsKey,
+    logLevel,
+  };
+  if (config.runnerDeadAfter <= config.heartbeatInterval) {
+    throw new ConfigError('RUNNER_DEAD_AFTER must be longer than HEARTBEAT_INTERVAL');
+  }
+  if (config.runnerDeadAfter <= config.longPollMax) {
+    throw new ConfigError('RUNNER_DEAD_AFTER must be longer than LONG_POLL_MAX');
+  }
+
+  let generated: GeneratedSecrets = {};
+  if (!adminToken || !registrationToken) {
+    const loaded = loadOrGenerateSecrets(dataDir, { admin: !adminToken, registration: !registrationToken });
+    config.adminToken ||= loaded.secrets.adminToken;
+    config.registrationToken ||= loaded.secrets.registrationToken;
+    generated = loaded.generated;
+  }
+  return { config, generated };
+}

@@ -1,0 +1,24 @@
+import type { DataSourceOptions } from 'typeorm';
+import { Init1763900000000 } from './migrations/1763900000000-Init';
+
+export interface DatabaseTarget {
+  url: string;
+  /** True for the embedded PGlite: one connection, no LISTEN/NOTIFY. */
+  embedded: boolean;
+}
+
+/** The one place TypeORM is configured: the app and the TypeORM CLI (ormconfig.ts) share it. */
+export function dataSourceOptions(target: DatabaseTarget): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url: target.url,
+    synchronize: false,
+    migrationsRun: false,
+    migrations: [Init1763900000000],
+    migrationsTableName: 'pulse_migrations',
+    migrationsTransactionMode: 'each',
+    extra: target.embedded
+      ? { max: 1, idleTimeoutMillis: 0 }
+      : { max: 10, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30000 },
+  };
+}

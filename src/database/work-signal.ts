@@ -1,0 +1,164 @@
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnApplicationShutdown,
+} from '@nestjs/common';
+import { Client } from 'pg';
+import { DATABASE_TARGET } from './database.tokens';
+import type { DatabaseTarget } from './data-source-options';
+
+const CHANNEL = 'pulse_work';
+
+/**
+ * Handed to a woken waiter. If it finds no work for itself it calls `pass()`, which wakes the
+ * next waiter in line; one announcement can be passed on at most once per waiter it could reach.
+ */
+export interface WakeUp {
+  pass(): void;
+}
+
+/** A long poll waiting for work: resolved with a WakeUp, or null on time-out or shutdown. */
+interface Waiter {
+  resolve: (wakeUp: WakeUp | null) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Wakes long-polling heartbeats when work is submitted, in this process and in every other
+ * orchestrator process on the same PostgreSQL (LISTEN/NOTIFY; on the embedded database, which has
+ * no NOTIFY over its socket, in process only).
+ *
+ * A submission of k runs wakes k waiters, oldest first, not the whole fleet. A woken waiter that
+ * finds nothing for itself (its labels do not match) passes its wake-up on to the next waiter,
+ * at most once per waiter, so a matching runner further back in the line still gets the run.
+ * A waiting long poll holds no database connection: only this one listening client does.
+ */
+@Injectable()
+export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly logger = new Logger(WorkSignal.name);
+  private readonly waiters: Waiter[] = [];
+  private listener: Client | undefined;
+  private closed = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  /** Counts wake-ups: a poller that saw it change since it last looked missed one and looks again. */
+  private wakes = 0;
+
+  constructor(@Inject(DATABASE_TARGET) private readonly target: DatabaseTarget) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.target.embedded) await this.listen();
+  }
+
+  private async listen(): Promise<void> {
+    const client = new Client({ connectionString: this.target.url });
+    client.on('notification', (msg) => this.wake(Number(msg.payload) || 1));
+    client.on('error', (err) => {
+      this.logger.warn(`work listener lost its connection: ${err.message}`);
+      this.reconnect(client);
+    });
+    client.on('end', () => this.reconnect(client));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+      this.listener = client;
+      // Anything submitted while we were not listening: let every waiter look once.
+      this.wake(this.waiters.length);
+    } catch (err) {
+      this.logger.warn(`cannot LISTEN for work yet: ${(err as Error).message}`);
+      this.reconnect(client);
+    }
+  }
+
+  private reconnect(client: Client): void {
+    if (this.closed || this.reconnectTimer) return;
+    if (this.listener === client) this.listener = undefined;
+    client.removeAllListeners();
+    client.on('error', () => undefined);
+    void client.end().catch(() => undefined);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.listen();
+    }, 1000);
+  }
+
+  /**
+   * Announces k new runs. On PostgreSQL this goes through NOTIFY, which this process also
+   * receives, so every process wakes its own share of waiters.
+   */
+  async announce(k: number, notify: (sql: string, params: unknown[]) => Promise<unknown>): Promise<void> {
+    if (k <= 0) return;
+    if (this.target.embedded) {
+      this.wake(k);
+      return;
+    }
+    await notify(`SELECT pg_notify($1, $2)`, [CHANNEL, String(k)]);
+  }
+
+  /** Waits up to `ms` for work; a WakeUp when woken by an announcement, null otherwise. */
+  wait(ms: number): Promise<WakeUp | null> {
+    if (this.closed || ms <= 0) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        resolve: (wakeUp) => {
+          clearTimeout(waiter.timer);
+          resolve(wakeUp);
+        },
+        timer: setTimeout(() => {
+          const i = this.waiters.indexOf(waiter);
+          if (i >= 0) this.waiters.splice(i, 1);
+          resolve(null);
+        }, ms),
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Wakes up to k waiters, oldest first. */
+  wake(k: number): void {
+    this.wakes++;
+    let budget = this.waiters.length;
+    const wakeUp: WakeUp = {
+      pass: () => {
+        if (budget-- > 0) this.waiters.shift()?.resolve(wakeUp);
+      },
+    };
+    for (const waiter of this.waiters.splice(0, Math.max(0, k))) waiter.resolve(wakeUp);
+  }
+
+  /** Changes whenever work was announced; compare two readings to see if anything came. */
+  get epoch(): number {
+    return this.wakes;
+  }
+
+  /** How many long polls wait in this process (for metrics). */
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
+  /** Answers every pending long poll at once (shutdown). */
+  releaseAll(): void {
+    for (const waiter of this.waiters.splice(0)) waiter.resolve(null);
+  }
+
+  /** Before the HTTP server closes: answer the waiting long polls so it need not wait for them. */
+  beforeApplicationShutdown(): void {
+    this.closed = true;
+    this.releaseAll();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.reconnectTimer);
+    this.releaseAll();
+    const listener = this.listener;
+    this.listener = undefined;
+    if (listener) {
+      listener.removeAllListeners();
+      listener.on('error', () => undefined);
+      await listener.end().catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,69 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { createApp } from './app';
+import { ConfigError, loadConfig } from './config/config';
+
+/**
+ * Starts the orchestrator. A bad configuration stops start-up with a message naming the variable;
+ * tokens generated on the first start are printed here, once, and never logged again.
+ */
+async function main(): Promise<void> {
+  const logger = new Logger('Pulse');
+  let loaded;
+  try {
+    loaded = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`pulse: configuration error: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const { config, generated } = loaded;
+  const pulse = await createApp(config);
+  await pulse.app.listen({ port: config.port, host: config.host });
+  const scheme = config.tlsCert ? 'https' : 'http';
+  const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  const address = pulse.app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const base = `${scheme}://${shown}:${port}`;
+  logger.log(
+    `listening on ${base} (storage: ${pulse.target.embedded ? `embedded PostgreSQL in ${config.dataDir}` : 'PostgreSQL'})`,
+  );
+  logger.log(`Swagger UI: ${base}/api/docs`);
+  if (generated.adminToken || generated.registrationToken) {
+    const lines = [
+      '',
+      '  First start: tokens were generated and stored in ' + `${config.dataDir}/secrets.json (mode 0600).`,
+      '  They are printed this once:',
+      ...(generated.adminToken ? [`    ADMIN_TOKEN=${generated.adminToken}`] : []),
+      ...(generated.registrationToken ? [`    RUNNER_REGISTRATION_TOKEN=${generated.registrationToken}`] : []),
+      '',
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+  }
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      logger.warn(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    logger.log(`${signal}: answering long polls and closing`);
+    pulse.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error(`shutdown failed: ${(err as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`pulse: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

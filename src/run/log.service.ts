@@ -1,0 +1,100 @@
+import { BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { EventEmitter } from 'node:events';
+import { DataSource } from 'typeorm';
+import { Conflict, LeaseLost, NotFound, OffsetGap } from '../common/errors';
+import type { PulseConfig } from '../config/config';
+import { PULSE_CONFIG } from '../config/config.module';
+import { isFinal, RunState } from './run-state';
+import { RunRepository } from './run.repository';
+
+export interface AppendResult {
+  offset: number;
+  cancel: boolean;
+}
+
+/**
+ * Run logs: append-only chunks at byte offsets (SPEC section 2, `update`).
+ *
+ * Two counters per run: `log_offset` counts every byte the runner sent (its bookkeeping never
+ * changes, even past the cap), `log_stored` the bytes kept. Past LOG_MAX_BYTES the log is cut
+ * with one marker line and the rest is counted but not stored.
+ */
+@Injectable()
+export class LogService implements BeforeApplicationShutdown {
+  /** Emits the run id when bytes were appended in this process (followers wake at once). */
+  readonly appended = new EventEmitter().setMaxListeners(0);
+  /** Aborted when the app shuts down: followers end their streams so the server can close. */
+  private readonly closing = new AbortController();
+
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly runs: RunRepository,
+    @Inject(PULSE_CONFIG) private readonly config: PulseConfig,
+  ) {}
+
+  async append(runnerId: string, runId: string, messageId: string, offset: number, logs: string): Promise<AppendResult> {
+    const result = await this.db.transaction(async (tx) => {
+      const run = await this.runs.lockById(tx, runId);
+      if (!run) throw new NotFound(`run ${runId} does not exist`);
+      if (run.runner_id !== runnerId || run.message_id !== messageId) {
+        throw new LeaseLost('messageId is stale or not yours: this lease is lost, stop the run');
+      }
+      if (isFinal(run.state)) throw new Conflict(`run is already ${run.state}: stop it`);
+      if (run.state !== RunState.Running) throw new LeaseLost('run is not running under this lease: stop it');
+
+      const current = Number(run.log_offset);
+      if (offset > current) {
+        throw new OffsetGap(`offset ${offset} is beyond the ${current} bytes stored: resend from expectedOffset`, current);
+      }
+      const bytes = Buffer.from(logs, 'utf8');
+      const fresh = bytes.subarray(Math.min(bytes.length, current - offset));
+      let stored = Number(run.log_stored);
+      const cap = this.config.logMaxBytes;
+      if (fresh.length > 0) {
+        const keep = fresh.subarray(0, Math.max(0, cap - current));
+        let data = keep;
+        if (current + fresh.length > cap && current <= cap) {
+          const marker = Buffer.from(`\n[pulse] log truncated: it reached LOG_MAX_BYTES (${cap} bytes); the run goes on\n`);
+          data = Buffer.concat([keep, marker]);
+        }
+        if (data.length > 0) {
+          await tx.query(`INSERT INTO run_log_chunk (run_id, pos, data) VALUES ($1, $2, $3)`, [runId, stored, data]);
+          stored += data.length;
+        }
+      }
+      const newOffset = current + fresh.length;
+      if (fresh.length > 0 || !run.acknowledged) {
+        await tx.query(`UPDATE run SET log_offset = $2, log_stored = $3, acknowledged = true WHERE id = $1`, [
+          runId,
+          newOffset,
+          stored,
+        ]);
+      }
+      return { offset: newOffset, cancel: run.cancel_requested_at !== null, grew: fresh.length > 0 };
+    });
+    if (result.grew) this.appended.emit(runId);
+    return { offset: result.offset, cancel: result.cancel };
+  }
+
+  get shutdownSignal(): AbortSignal {
+    return this.closing.signal;
+  }
+
+  beforeApplicationShutdown(): void {
+    this.closing.abort();
+  }
+
+  /** The stored log from byte `from` on. */
+  async read(runId: string, from: number): Promise<Buffer> {
+    const chunks: Array<{ pos: string; data: Buffer }> = await this.db.query(
+      `SELECT pos, data FROM run_log_chunk WHERE run_id = $1 AND pos + length(data) > $2 ORDER BY pos`,
+      [runId, from],
+    );
+    const parts = chunks.map((c) => {
+      const pos = Number(c.pos);
+      return pos < from ? c.data.subarray(from - pos) : c.data;
+    });
+    return Buffer.concat(parts);
+  }
+}

@@ -1,0 +1,64 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { Conflict, LeaseLost, NotFound, OffsetGap } from '../common/errors';
+import { isFinal, ResultState, RunState } from './run-state';
+import { RunRepository } from './run.repository';
+
+export interface RunResult {
+  id: string;
+  status: ResultState;
+  exitCode?: number;
+  outcome?: string;
+  data?: Record<string, unknown>;
+  logBytes?: number;
+}
+
+/**
+ * The result upload (`complete`, SPEC section 2): fenced by the lease's messageId, idempotent
+ * for the same messageId and result, and refused while the log is shorter than the runner says.
+ */
+@Injectable()
+export class ResultService {
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly runs: RunRepository,
+  ) {}
+
+  async complete(runnerId: string, batchId: string, messageId: string, result: RunResult): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const run = await this.runs.lockById(tx, result.id);
+      if (!run) throw new NotFound(`run ${result.id} does not exist`);
+      if (run.batch_id !== batchId) throw new Conflict(`run ${run.id} does not belong to batch ${batchId}`);
+      if (run.runner_id !== runnerId || run.message_id !== messageId) {
+        throw new LeaseLost('messageId is stale or not yours: this result is not accepted');
+      }
+      if (isFinal(run.state)) {
+        // The same result again (a retried upload whose answer was lost) changes nothing.
+        if (run.state === result.status) return;
+        throw new Conflict(`run is already ${run.state}; the result "${result.status}" is not accepted`);
+      }
+      const held = Number(run.log_offset);
+      if (result.logBytes !== undefined && result.logBytes > held) {
+        throw new OffsetGap(
+          `the log holds ${held} of the ${result.logBytes} bytes you produced: send the rest from expectedOffset, then complete again`,
+          held,
+        );
+      }
+      const stored = {
+        status: result.status,
+        ...(result.exitCode !== undefined && { exitCode: result.exitCode }),
+        ...(result.outcome !== undefined && { outcome: result.outcome }),
+        ...(result.data !== undefined && { data: result.data }),
+        ...(result.logBytes !== undefined && { logBytes: result.logBytes }),
+      };
+      await tx.query(
+        `UPDATE run SET state = $2, exit_code = $3, result = $4, finished_at = now(), acknowledged = true,
+                reason = CASE WHEN $2 = '${RunState.Canceled}' AND cancel_requested_at IS NOT NULL
+                              THEN 'canceled by a user' ELSE NULL END
+         WHERE id = $1`,
+        [run.id, result.status, result.exitCode ?? null, JSON.stringify(stored)],
+      );
+    });
+  }
+}

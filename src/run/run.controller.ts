@@ -1,0 +1,139 @@
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Param,
+  ParseUUIDPipe,
+  Post,
+  Query,
+  Req,
+  Res,
+  UseGuards,
+} from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiCreatedResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProduces,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { BatchResponse } from '../batch/batch.dto';
+import { BatchService } from '../batch/batch.service';
+import { AdminAuthGuard } from '../common/admin-auth.guard';
+import { ApiErrors } from '../common/api-errors';
+import { Page } from '../common/pagination';
+import { followLog } from './log-follow';
+import { LogService } from './log.service';
+import {
+  LogQuery,
+  RunDetail,
+  RunListQuery,
+  RunListResponse,
+  RunSummary,
+  SubmitRunsRequest,
+  SubmitRunsResponse,
+} from './run.dto';
+import { RunService } from './run.service';
+
+@ApiTags('runs')
+@ApiBearerAuth('admin')
+@UseGuards(AdminAuthGuard)
+@Controller('runs')
+export class RunController {
+  constructor(
+    private readonly runs: RunService,
+    private readonly logs: LogService,
+  ) {}
+
+  @Post()
+  @ApiOperation({
+    summary: 'Submit runs: one per job, else per repo, else per repository of the namespace',
+  })
+  @ApiCreatedResponse({ type: SubmitRunsResponse })
+  @ApiErrors(400, 401, 404, 413)
+  submit(@Body() body: SubmitRunsRequest): Promise<SubmitRunsResponse> {
+    return this.runs.submit(body);
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List runs, newest first' })
+  @ApiOkResponse({ type: RunListResponse })
+  @ApiErrors(400, 401)
+  list(@Query() query: RunListQuery): Promise<Page<RunSummary>> {
+    return this.runs.list(query);
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'One run (env values hidden, never the lease id)' })
+  @ApiOkResponse({ type: RunDetail })
+  @ApiErrors(400, 401, 404)
+  get(@Param('id', new ParseUUIDPipe()) id: string): Promise<RunDetail> {
+    return this.runs.get(id);
+  }
+
+  @Delete(':id')
+  @ApiOperation({
+    summary: 'Cancel a run: waiting → canceled at once; running → its runner is told to stop',
+  })
+  @ApiOkResponse({ type: RunDetail })
+  @ApiErrors(400, 401, 404, 409)
+  cancel(@Param('id', new ParseUUIDPipe()) id: string): Promise<RunDetail> {
+    return this.runs.cancel(id);
+  }
+
+  @Get(':id/logs')
+  @ApiOperation({
+    summary: 'The log as text/plain; ?offset=n from byte n; ?follow=1 streams until the run is final',
+  })
+  @ApiProduces('text/plain')
+  @ApiOkResponse({ description: 'The log bytes', schema: { type: 'string' } })
+  @ApiErrors(400, 401, 404)
+  async log(
+    @Param('id', new ParseUUIDPipe()) id: string,
+    @Query() query: LogQuery,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const run = await this.runs.mustFind(id);
+    const from = query.offset ?? 0;
+    void reply
+      .header('content-type', 'text/plain; charset=utf-8')
+      .header('x-content-type-options', 'nosniff')
+      .header('cache-control', 'no-store');
+    if (query.follow === '1' || query.follow === 'true') {
+      const closed = new AbortController();
+      request.raw.on('close', () => closed.abort());
+      const stop = AbortSignal.any([closed.signal, this.logs.shutdownSignal]);
+      const stream = followLog(this.logs, run.id, from, async () => (await this.runs.mustFind(id)).state, stop);
+      void reply.header('x-accel-buffering', 'no').send(stream);
+      return;
+    }
+    void reply.send(await this.logs.read(run.id, from));
+  }
+}
+
+/** `DELETE /api/batches/{id}`: canceling is run logic, so it lives here, beside the run routes. */
+@ApiTags('batches')
+@ApiBearerAuth('admin')
+@UseGuards(AdminAuthGuard)
+@Controller('batches')
+export class BatchCancelController {
+  constructor(
+    private readonly runs: RunService,
+    private readonly batches: BatchService,
+  ) {}
+
+  @Delete(':id')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Cancel every run of the batch that is not final; returns the batch' })
+  @ApiOkResponse({ type: BatchResponse })
+  @ApiErrors(400, 401, 404)
+  async cancel(@Param('id', new ParseUUIDPipe()) id: string): Promise<BatchResponse> {
+    await this.runs.cancelBatch(id);
+    return this.batches.get(id);
+  }
+}

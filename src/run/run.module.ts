@@ -1,0 +1,31 @@
+import { Module, OnModuleInit } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { BatchModule } from '../batch/batch.module';
+import { NamespaceModule } from '../namespace/namespace.module';
+import { DispatchService } from './dispatch.service';
+import { LogService } from './log.service';
+import { ResultService } from './result.service';
+import { BatchCancelController, RunController } from './run.controller';
+import { Run } from './run.entity';
+import { RunRepository } from './run.repository';
+import { RunService } from './run.service';
+import { RunSweeper, SweepTimer } from './run.sweeper';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([Run]), NamespaceModule, BatchModule],
+  controllers: [RunController, BatchCancelController],
+  providers: [RunRepository, RunService, DispatchService, LogService, ResultService, RunSweeper, SweepTimer],
+  exports: [RunService, DispatchService, LogService, ResultService, SweepTimer],
+})
+export class RunModule implements OnModuleInit {
+  constructor(
+    private readonly sweeper: RunSweeper,
+    private readonly timer: SweepTimer,
+  ) {}
+
+  onModuleInit(): void {
+    this.timer.register(async () => {
+      await this.sweeper.sweep();
+    });
+  }
+}

@@ -1,0 +1,215 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { returned } from '../common/sql';
+import type { RunRow } from './run.entity';
+
+/** What a runner can take: its labels, framework and capacity (seed 002). */
+export interface RunnerCapacity {
+  labels: string[];
+  framework: string | null;
+  cpu: number;
+  memory: number;
+  disk: number;
+}
+
+export interface NewRun {
+  id: string;
+  repo: string;
+  env: Record<string, string>;
+  payload: Record<string, unknown> | null;
+}
+
+export interface SubmissionSettings {
+  batchId: string;
+  namespace: string;
+  script: string[];
+  timeout: number;
+  labels: string[];
+  framework: string | null;
+  cpu: number;
+  memory: number;
+  disk: number;
+  priority: number;
+  maxAttempts: number;
+}
+
+/** `WHERE` fragment: the waiting run `r` fits the runner whose capacity is $1..$5. */
+const MATCHES_RUNNER = `
+  r.labels <@ $1::text[]
+  AND (r.framework IS NULL OR r.framework = $2)
+  AND r.res_cpu <= $3 AND r.res_memory <= $4 AND r.res_disk <= $5`;
+
+/**
+ * The run table's queries, each one statement that says what it does. Callers pass the
+ * EntityManager of their transaction where one is needed.
+ */
+@Injectable()
+export class RunRepository {
+  constructor(@InjectDataSource() private readonly db: DataSource) {}
+
+  /** One statement for the whole submission, however many runs (a 20,000-run batch included). */
+  async insertMany(tx: EntityManager, s: SubmissionSettings, runs: NewRun[]): Promise<void> {
+    await tx.query(
+      `INSERT INTO run (id, batch_id, namespace, repo, script, env, payload, timeout, labels, framework,
+                        res_cpu, res_memory, res_disk, priority, max_attempts)
+       SELECT u.id, $5, $6, u.repo, $7, u.env, u.payload, $8, $9, $10, $11, $12, $13, $14, $15
+       FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[]) WITH ORDINALITY AS u(id, repo, env, payload, n)
+       ORDER BY u.n`,
+      [
+        runs.map((r) => r.id),
+        runs.map((r) => r.repo),
+        runs.map((r) => JSON.stringify(r.env)),
+        runs.map((r) => (r.payload === null ? null : JSON.stringify(r.payload))),
+        s.batchId,
+        s.namespace,
+        s.script,
+        s.timeout,
+        s.labels,
+        s.framework,
+        s.cpu,
+        s.memory,
+        s.disk,
+        s.priority,
+        s.maxAttempts,
+      ],
+    );
+  }
+
+  async findById(id: string, tx: EntityManager = this.db.manager): Promise<RunRow | undefined> {
+    const rows: RunRow[] = await tx.query(`SELECT * FROM run WHERE id = $1`, [id]);
+    return rows[0];
+  }
+
+  async lockById(tx: EntityManager, id: string): Promise<RunRow | undefined> {
+    const rows: RunRow[] = await tx.query(`SELECT * FROM run WHERE id = $1 FOR UPDATE`, [id]);
+    return rows[0];
+  }
+
+  async list(filter: {
+    state?: string;
+    batch?: string;
+    runner?: string;
+    namespace?: string;
+    before: string | null;
+    limit: number;
+  }): Promise<RunRow[]> {
+    return this.db.query(
+      `SELECT * FROM run
+       WHERE ($1::text IS NULL OR state = $1) AND ($2::uuid IS NULL OR batch_id = $2)
+         AND ($3::uuid IS NULL OR runner_id = $3) AND ($4::text IS NULL OR namespace = $4)
+         AND ($5::bigint IS NULL OR seq < $5)
+       ORDER BY seq DESC LIMIT $6`,
+      [filter.state ?? null, filter.batch ?? null, filter.runner ?? null, filter.namespace ?? null, filter.before, filter.limit],
+    );
+  }
+
+  /**
+   * The namespaces that have a waiting run this runner can take, best first: higher priority,
+   * then fair share (fewest running runs), then the oldest run. One index probe per namespace,
+   * however long its queue.
+   */
+  async candidateNamespaces(tx: EntityManager, cap: RunnerCapacity): Promise<string[]> {
+    const rows: Array<{ namespace: string }> = await tx.query(
+      `SELECT n.name AS namespace
+       FROM namespace n
+       CROSS JOIN LATERAL (
+         SELECT r.priority, r.seq FROM run r
+         WHERE r.namespace = n.name AND r.state = 'waiting' AND ${MATCHES_RUNNER}
+         ORDER BY r.priority DESC, r.seq LIMIT 1
+       ) best
+       ORDER BY best.priority DESC,
+                (SELECT count(*) FROM run x WHERE x.namespace = n.name AND x.state = 'running') ASC,
+                best.seq ASC`,
+      [cap.labels, cap.framework, cap.cpu, cap.memory, cap.disk],
+    );
+    return rows.map((r) => r.namespace);
+  }
+
+  /**
+   * Takes the best waiting run of a namespace for this runner under a fresh lease, skipping rows
+   * another transaction holds (`FOR UPDATE SKIP LOCKED`). Undefined when none is left.
+   */
+  async claimInNamespace(
+    tx: EntityManager,
+    cap: RunnerCapacity,
+    namespace: string,
+    runnerId: string,
+    messageId: string,
+  ): Promise<RunRow | undefined> {
+    const rows = returned<RunRow>(await tx.query(
+      `UPDATE run SET state = 'running', runner_id = $7, message_id = $8, attempt = attempt + 1,
+              acknowledged = false, dispatched_at = now(), started_at = now(), reason = NULL
+       WHERE id = (
+         SELECT r.id FROM run r
+         WHERE r.namespace = $6 AND r.state = 'waiting' AND ${MATCHES_RUNNER}
+         ORDER BY r.priority DESC, r.seq LIMIT 1
+         FOR UPDATE SKIP LOCKED
+       )
+       RETURNING *`,
+      [cap.labels, cap.framework, cap.cpu, cap.memory, cap.disk, namespace, runnerId, messageId],
+    ));
+    return rows[0];
+  }
+
+  /** The run this runner holds now, if any (there is at most one: a unique index says so). */
+  async heldBy(tx: EntityManager, runnerId: string): Promise<RunRow | undefined> {
+    const rows: RunRow[] = await tx.query(`SELECT * FROM run WHERE runner_id = $1 AND state = 'running'`, [runnerId]);
+    return rows[0];
+  }
+
+  /** Marks the runner's listed runs as acknowledged (the runner has them). */
+  async acknowledge(tx: EntityManager, runnerId: string, runIds: string[]): Promise<void> {
+    await tx.query(
+      `UPDATE run SET acknowledged = true
+       WHERE runner_id = $1 AND state = 'running' AND NOT acknowledged AND id = ANY($2::uuid[])`,
+      [runnerId, runIds],
+    );
+  }
+
+  /**
+   * Gives back the runner's runs (all, or those not in `keep`): an acknowledged run goes back to
+   * waiting with its attempt spent, or fails once max_attempts is reached; an offer the runner
+   * never acknowledged goes back without using an attempt. Returns the runs requeued.
+   */
+  async release(
+    tx: EntityManager,
+    runnerId: string,
+    reason: string,
+    keep: string[] | null,
+    which: 'all' | 'acknowledged' | 'offers',
+  ): Promise<Array<{ id: string; state: string }>> {
+    const result: unknown = await tx.query(
+      `UPDATE run SET
+         state = CASE WHEN acknowledged AND attempt >= max_attempts THEN 'failed' ELSE 'waiting' END,
+         attempt = CASE WHEN acknowledged THEN attempt ELSE attempt - 1 END,
+         reason = CASE WHEN acknowledged AND attempt >= max_attempts
+                       THEN $2 || ': no attempts left (' || attempt || ' of ' || max_attempts || ')'
+                       ELSE $2 END,
+         finished_at = CASE WHEN acknowledged AND attempt >= max_attempts THEN now() ELSE NULL END,
+         runner_id = CASE WHEN acknowledged AND attempt >= max_attempts THEN runner_id ELSE NULL END,
+         message_id = CASE WHEN acknowledged AND attempt >= max_attempts THEN message_id ELSE NULL END,
+         started_at = CASE WHEN acknowledged AND attempt >= max_attempts THEN started_at ELSE NULL END,
+         acknowledged = false, cancel_requested_at = NULL
+       WHERE runner_id = $1 AND state = 'running'
+         AND ($3::uuid[] IS NULL OR NOT (id = ANY($3::uuid[])))
+         AND ($4 = 'all' OR ($4 = 'acknowledged') = acknowledged)
+       RETURNING id, state`,
+      [runnerId, reason, keep, which],
+    );
+    return returned(result);
+  }
+
+  /** Of the ids a runner says it runs, those it must stop: not its own running run, or canceled. */
+  async toCancel(tx: EntityManager, runnerId: string, listed: string[]): Promise<string[]> {
+    const rows: Array<{ id: string }> = await tx.query(
+      `SELECT l.id FROM unnest($2::uuid[]) AS l(id)
+       LEFT JOIN run r ON r.id = l.id AND r.runner_id = $1 AND r.state = 'running'
+       WHERE r.id IS NULL OR r.cancel_requested_at IS NOT NULL
+       UNION
+       SELECT id FROM run WHERE runner_id = $1 AND state = 'running' AND cancel_requested_at IS NOT NULL`,
+      [runnerId, listed],
+    );
+    return rows.map((r) => r.id);
+  }
+}

@@ -1,0 +1,194 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
+import { DataSource, EntityManager } from 'typeorm';
+import { BatchService } from '../batch/batch.service';
+import { Cursors } from '../common/common.module';
+import { Conflict, InvalidInput, NotFound } from '../common/errors';
+import { DEFAULT_LIMIT, Page } from '../common/pagination';
+import type { PulseConfig } from '../config/config';
+import { PULSE_CONFIG } from '../config/config.module';
+import { WorkSignal } from '../database/work-signal';
+import { NamespaceService } from '../namespace/namespace.service';
+import { isFinal, RunState } from './run-state';
+import { mapRunDetail, mapRunSummary, RunDetail, RunListQuery, RunSummary, SubmitRunsRequest } from './run.dto';
+import type { RunRow } from './run.entity';
+import { NewRun, RunRepository } from './run.repository';
+
+/** Submitting, reading and canceling runs: the user side of the run module. */
+@Injectable()
+export class RunService {
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly runs: RunRepository,
+    private readonly namespaces: NamespaceService,
+    private readonly batches: BatchService,
+    private readonly signal: WorkSignal,
+    @Inject(PULSE_CONFIG) private readonly config: PulseConfig,
+    private readonly cursors: Cursors,
+  ) {}
+
+  /**
+   * One run per job, else per repo, else per repository of the namespace (SPEC section 3),
+   * inserted in one statement, then announced to long-polling runners.
+   */
+  async submit(req: SubmitRunsRequest): Promise<{ batch_id: string; runs: string[] }> {
+    const script = typeof req.script === 'string' ? req.script.split('\n') : req.script;
+    const batchId = randomUUID();
+    const planned = await this.db.transaction(async (tx) => {
+      // A share lock: the namespace cannot be deleted while this submission adds runs to it.
+      const rows: Array<{ repositories: string[] }> = await tx.query(
+        `SELECT repositories FROM namespace WHERE name = $1 FOR SHARE`,
+        [req.namespace],
+      );
+      if (!rows.length) throw new NotFound(`namespace "${req.namespace}" does not exist`);
+      const runs = this.plan(req, new Set(rows[0].repositories), rows[0].repositories);
+      await this.batches.create(tx, batchId, req.namespace);
+      await this.runs.insertMany(
+        tx,
+        {
+          batchId,
+          namespace: req.namespace,
+          script,
+          timeout: req.timeout ?? this.config.runDefaultTimeout,
+          labels: [...new Set(req.labels ?? [])],
+          framework: req.framework ?? null,
+          cpu: req.resources?.cpu ?? 0,
+          memory: req.resources?.memory ?? 0,
+          disk: req.resources?.disk ?? 0,
+          priority: req.priority ?? 0,
+          maxAttempts: req.max_attempts ?? this.config.maxAttempts,
+        },
+        runs,
+      );
+      await this.signal.announce(runs.length, (sql, params) => tx.query(sql, params));
+      return runs;
+    });
+    return { batch_id: batchId, runs: planned.map((r) => r.id) };
+  }
+
+  private plan(req: SubmitRunsRequest, allowed: Set<string>, all: string[]): NewRun[] {
+    const env = req.env ?? {};
+    const check = (repo: string, field: string): string => {
+      if (!allowed.has(repo)) {
+        throw new InvalidInput(`${field} "${repo}" is not a repository of namespace "${req.namespace}"`);
+      }
+      return repo;
+    };
+    if (req.jobs) {
+      return req.jobs.map((job, i) => {
+        let repo = job.repo;
+        if (repo === undefined) {
+          if (req.repos?.length !== 1) {
+            throw new InvalidInput(`jobs.${i}.repo is missing, and repos does not have exactly one entry to use instead`);
+          }
+          repo = req.repos[0];
+        }
+        return {
+          id: randomUUID(),
+          repo: check(repo, `jobs.${i}.repo`),
+          env: { ...env, ...(job.env ?? {}) },
+          payload: job.payload ?? null,
+        };
+      });
+    }
+    const repos = req.repos ?? all;
+    if (repos.length === 0) {
+      throw new InvalidInput(`namespace "${req.namespace}" has no repositories and the submission names none`);
+    }
+    return repos.map((repo, i) => ({ id: randomUUID(), repo: check(repo, `repos.${i}`), env, payload: null }));
+  }
+
+  async list(query: RunListQuery): Promise<Page<RunSummary>> {
+    const limit = query.limit ?? DEFAULT_LIMIT;
+    const before = query.cursor ? this.cursors.decode('run', query.cursor) : null;
+    const rows = await this.runs.list({ ...query, before, limit: limit + 1 });
+    return this.cursors.page('run', rows, limit, mapRunSummary);
+  }
+
+  async get(id: string): Promise<RunDetail> {
+    const run = await this.mustFind(id);
+    return mapRunDetail(run, run.state === RunState.Waiting ? await this.pendingReason(run) : null);
+  }
+
+  async mustFind(id: string): Promise<RunRow> {
+    const run = await this.runs.findById(id);
+    if (!run) throw new NotFound(`run ${id} does not exist`);
+    return run;
+  }
+
+  /** Why a waiting run is not running yet, from the runners that could take it. */
+  private async pendingReason(run: RunRow): Promise<string> {
+    const [c]: Array<{ registered: string; enabled: string; alive: string; idle: string }> = await this.db.query(
+      `SELECT count(*) AS registered,
+              count(*) FILTER (WHERE enabled) AS enabled,
+              count(*) FILTER (WHERE enabled AND state <> 'dead') AS alive,
+              count(*) FILTER (WHERE enabled AND state <> 'dead' AND NOT EXISTS (
+                SELECT 1 FROM run h WHERE h.runner_id = w.id AND h.state = 'running')) AS idle
+       FROM runner w
+       WHERE w.deregistered_at IS NULL AND $1::text[] <@ w.labels
+         AND ($2::text IS NULL OR w.framework_name = $2)
+         AND $3 <= coalesce(w.res_cpu, 0) AND $4 <= coalesce(w.res_memory, 0) AND $5 <= coalesce(w.res_disk, 0)`,
+      [run.labels, run.framework, run.res_cpu, run.res_memory, run.res_disk],
+    );
+    if (Number(c.registered) === 0) {
+      const needs = [
+        run.labels.length ? `labels [${run.labels.join(', ')}]` : null,
+        run.framework ? `framework "${run.framework}"` : null,
+        run.res_cpu || run.res_memory || run.res_disk
+          ? `resources cpu ${run.res_cpu}, memory ${run.res_memory} MiB, disk ${run.res_disk} MiB`
+          : null,
+      ].filter(Boolean);
+      return `no registered runner matches this run${needs.length ? ` (it needs ${needs.join('; ')})` : ''}`;
+    }
+    if (Number(c.enabled) === 0) return 'every runner that matches this run is disabled';
+    if (Number(c.alive) === 0) return 'every runner that matches this run is dead (no recent heartbeat)';
+    if (Number(c.idle) === 0) return `waiting for a free runner: all ${c.alive} matching runner(s) are busy`;
+    return `waiting for one of ${c.idle} idle matching runner(s) to poll`;
+  }
+
+  /**
+   * A waiting run is canceled at once. A running one is told to stop in its runner's next
+   * heartbeat or update response, and becomes canceled when the runner confirms, or after
+   * CANCEL_GRACE anyway. An offer the runner never acknowledged is canceled at once: the runner
+   * learns it with a 409 on its first update.
+   */
+  async cancel(id: string): Promise<RunDetail> {
+    await this.db.transaction(async (tx) => {
+      const run = await this.runs.lockById(tx, id);
+      if (!run) throw new NotFound(`run ${id} does not exist`);
+      if (run.state === RunState.Canceled) return;
+      if (isFinal(run.state)) throw new Conflict(`run is already ${run.state}; only a waiting or running run can be canceled`);
+      await this.cancelLocked(tx, [id]);
+    });
+    return this.get(id);
+  }
+
+  /** Cancels every run of a batch that is not final. */
+  async cancelBatch(batchId: string): Promise<void> {
+    if (!(await this.batches.exists(batchId))) throw new NotFound(`batch ${batchId} does not exist`);
+    await this.db.transaction(async (tx) => {
+      const rows: Array<{ id: string }> = await tx.query(
+        `SELECT id FROM run WHERE batch_id = $1 AND state IN ('waiting', 'running') ORDER BY id FOR UPDATE`,
+        [batchId],
+      );
+      await this.cancelLocked(
+        tx,
+        rows.map((r) => r.id),
+      );
+    });
+  }
+
+  private async cancelLocked(tx: EntityManager, ids: string[]): Promise<void> {
+    await tx.query(
+      `UPDATE run SET state = 'canceled', finished_at = now(), reason = 'canceled by a user'
+       WHERE id = ANY($1::uuid[]) AND (state = 'waiting' OR (state = 'running' AND NOT acknowledged))`,
+      [ids],
+    );
+    await tx.query(
+      `UPDATE run SET cancel_requested_at = now()
+       WHERE id = ANY($1::uuid[]) AND state = 'running' AND cancel_requested_at IS NULL`,
+      [ids],
+    );
+  }
+}

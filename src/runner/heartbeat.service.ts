@@ -1,0 +1,155 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { Forbidden } from '../common/errors';
+import { returned } from '../common/sql';
+import type { PulseConfig } from '../config/config';
+import { PULSE_CONFIG } from '../config/config.module';
+import { WorkSignal } from '../database/work-signal';
+import { DispatchService, RunnerView } from '../run/dispatch.service';
+import type { RunRow } from '../run/run.entity';
+import { HeartbeatBody, HeartbeatRequest, RunAssignment } from './runner.dto';
+import { frameworkName, systemFacts } from './runner.service';
+
+interface AliveRow {
+  enabled: boolean;
+  labels: string[];
+  framework_name: string | null;
+  res_cpu: number | null;
+  res_memory: number | null;
+  res_disk: number | null;
+}
+
+/** A runner that registered no resources takes runs of any size (it did not say it cannot). */
+const UNLIMITED = 2147483647;
+
+export function toAssignment(run: RunRow): RunAssignment {
+  return {
+    id: run.id,
+    project: run.batch_id,
+    messageId: run.message_id as string,
+    attempt: run.attempt,
+    repo: run.repo,
+    script: run.script,
+    env: run.env,
+    timeout: run.timeout,
+    ...(run.payload !== null && { payload: run.payload }),
+  };
+}
+
+/**
+ * The heartbeat (SPEC section 2): marks the runner alive, settles its runs (DispatchService), and,
+ * when it is ready with nothing to do, holds the request open up to `wait` seconds until work for
+ * it arrives (long poll). A waiting poll holds no database connection.
+ */
+@Injectable()
+export class HeartbeatService {
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    @Inject(PULSE_CONFIG) private readonly config: PulseConfig,
+    private readonly dispatch: DispatchService,
+    private readonly signal: WorkSignal,
+  ) {}
+
+  async beat(runnerId: string, req: HeartbeatRequest, ip: string | null): Promise<HeartbeatBody> {
+    const epoch = this.signal.epoch;
+    const view = await this.markAlive(runnerId, req, ip);
+    const ready = req.status === 'ready';
+    const exchange = await this.dispatch.exchange(view, ready, req.runs);
+    if (exchange.requeued > 0) await this.announce(exchange.requeued);
+    let run = exchange.assignment;
+
+    const wait = Math.min(req.wait ?? 0, this.config.longPollMax);
+    if (!run && ready && view.enabled && !exchange.holding && exchange.cancel.length === 0 && wait > 0) {
+      run = await this.longPoll(view, wait * 1000, epoch);
+    }
+    return {
+      status: 'ok',
+      interval: this.config.heartbeatInterval,
+      ...(run && { run: toAssignment(run) }),
+      ...(exchange.cancel.length > 0 && { cancel: exchange.cancel }),
+    };
+  }
+
+  /** Waits for an announcement of work and tries to claim it; passes a wake-up it cannot use on. */
+  private async longPoll(view: RunnerView, ms: number, epoch: number): Promise<RunRow | undefined> {
+    const deadline = Date.now() + ms;
+    // Work announced between our claim attempt and now would otherwise wait for the next poll.
+    if (this.signal.epoch !== epoch) {
+      const run = await this.dispatch.claimFor(view);
+      if (run) return run;
+    }
+    let waited = false;
+    try {
+      for (;;) {
+        const left = deadline - Date.now();
+        if (left <= 0) return undefined;
+        const wakeUp = await this.signal.wait(left);
+        waited = true;
+        if (!wakeUp) return undefined;
+        if (!(await this.stillActive(view.id))) {
+          wakeUp.pass();
+          return undefined;
+        }
+        const run = await this.dispatch.claimFor(view);
+        if (run) return run;
+        wakeUp.pass();
+      }
+    } finally {
+      // The poll itself proves the runner alive: count its end as a heartbeat.
+      if (waited) await this.touch(view.id);
+    }
+  }
+
+  /** Updates the runner's liveness and facts; 403 when it was deregistered meanwhile. */
+  private async markAlive(runnerId: string, req: HeartbeatRequest, ip: string | null): Promise<RunnerView> {
+    const rows = returned<AliveRow>(
+      await this.db.query(
+        `UPDATE runner SET last_heartbeat_at = now(), state = 'waiting', ip = COALESCE($2, ip),
+                usage = COALESCE($3, usage), framework = COALESCE($4, framework),
+                framework_name = CASE WHEN $4::jsonb IS NULL THEN framework_name ELSE $5 END,
+                system = COALESCE($6, system)
+         WHERE id = $1 AND deregistered_at IS NULL
+         RETURNING enabled, labels, framework_name, res_cpu, res_memory, res_disk`,
+        [
+          runnerId,
+          ip,
+          req.usage ? JSON.stringify(req.usage) : null,
+          req.framework ? JSON.stringify(req.framework) : null,
+          frameworkName(req.framework),
+          systemFacts(req.framework) ? JSON.stringify(systemFacts(req.framework)) : null,
+        ],
+      ),
+    );
+    const row = rows[0];
+    if (!row) throw new Forbidden();
+    return {
+      id: runnerId,
+      enabled: row.enabled,
+      labels: row.labels,
+      framework: row.framework_name,
+      cpu: row.res_cpu ?? UNLIMITED,
+      memory: row.res_memory ?? UNLIMITED,
+      disk: row.res_disk ?? UNLIMITED,
+    };
+  }
+
+  private async stillActive(runnerId: string): Promise<boolean> {
+    const rows: unknown[] = await this.db.query(
+      `SELECT 1 FROM runner WHERE id = $1 AND enabled AND deregistered_at IS NULL`,
+      [runnerId],
+    );
+    return rows.length > 0;
+  }
+
+  private async touch(runnerId: string): Promise<void> {
+    await this.db.query(
+      `UPDATE runner SET last_heartbeat_at = now(), state = 'waiting' WHERE id = $1 AND deregistered_at IS NULL`,
+      [runnerId],
+    );
+  }
+
+  private announce(k: number): Promise<void> {
+    return this.signal.announce(k, (sql, params) => this.db.query(sql, params));
+  }
+}

@@ -1,0 +1,273 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsObject,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  ValidateNested,
+} from 'class-validator';
+import { PageQuery } from '../common/pagination';
+import { ResourcesDto } from '../run/run.dto';
+import type { ResultState } from '../run/run-state';
+import type { RunnerRow } from './runner.entity';
+
+const LABEL = /^[^\s,]{1,100}$/;
+
+export class UsageDto {
+  @ApiPropertyOptional() @IsOptional() @IsNumber() @Min(0) cpu?: number;
+  @ApiPropertyOptional() @IsOptional() @IsNumber() @Min(0) memory?: number;
+  @ApiPropertyOptional() @IsOptional() @IsNumber() @Min(0) disk?: number;
+}
+
+const FRAMEWORK_DOC = {
+  type: 'object',
+  additionalProperties: true,
+  description: 'Free-form: {name, version, branding?, dependencies?, system?: {ci, os, cpu, ram}} (seed 003)',
+  example: { name: 'shell', version: '0.1.0', system: { ci: true, os: { platform: 'linux' } } },
+} as const;
+
+export class RegistrationRequest {
+  @ApiProperty({ description: 'The registration token (RUNNER_REGISTRATION_TOKEN)' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(500)
+  token: string;
+
+  @ApiPropertyOptional({ example: 'build-host-1' })
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(200)
+  name?: string;
+
+  @ApiPropertyOptional({ type: [String], example: ['linux', 'docker'] })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(64)
+  @IsString({ each: true })
+  @Matches(LABEL, { each: true, message: 'labels must be 1–100 characters without spaces or commas' })
+  labels?: string[];
+
+  @ApiPropertyOptional(FRAMEWORK_DOC)
+  @IsOptional()
+  @IsObject()
+  framework?: Record<string, unknown>;
+
+  @ApiPropertyOptional({ type: ResourcesDto, description: "The runner's maximum (memory and disk in MiB)" })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => ResourcesDto)
+  resources?: ResourcesDto;
+}
+
+export class RegistrationResponse {
+  @ApiProperty({ format: 'uuid' }) runner_id: string;
+  @ApiProperty({ description: 'Shown once; starts with pulse_rt_', example: 'pulse_rt_…' }) runner_token: string;
+}
+
+export class DeregistrationRequest {
+  @ApiProperty({ format: 'uuid' })
+  @IsUUID()
+  id: string;
+}
+
+export class HeartbeatRequest {
+  @ApiProperty({ format: 'uuid' })
+  @IsUUID()
+  id: string;
+
+  @ApiProperty({ enum: ['busy', 'ready'] })
+  @IsIn(['busy', 'ready'])
+  status: 'busy' | 'ready';
+
+  @ApiPropertyOptional(FRAMEWORK_DOC)
+  @IsOptional()
+  @IsObject()
+  framework?: Record<string, unknown>;
+
+  @ApiPropertyOptional({ type: UsageDto })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => UsageDto)
+  usage?: UsageDto;
+
+  @ApiPropertyOptional({ type: [String], description: 'Runs the runner executes now' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(100)
+  @IsUUID('all', { each: true })
+  runs?: string[];
+
+  @ApiPropertyOptional({ description: 'Long poll: seconds to wait for work (capped by LONG_POLL_MAX)' })
+  @IsOptional()
+  @IsNumber()
+  @Min(0)
+  @Max(3600)
+  wait?: number;
+}
+
+export class RunAssignment {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ format: 'uuid', description: 'The batch' }) project: string;
+  @ApiProperty({ format: 'uuid', description: 'The lease: every later call about this run carries it' }) messageId: string;
+  @ApiProperty() attempt: number;
+  @ApiProperty() repo: string;
+  @ApiProperty({ type: [String] }) script: string[];
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) env: Record<string, string>;
+  @ApiProperty({ description: 'Seconds' }) timeout: number;
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true }) payload?: Record<string, unknown>;
+}
+
+export class HeartbeatBody {
+  @ApiProperty({ example: 'ok' }) status: 'ok';
+  @ApiProperty({ description: 'Seconds until the next heartbeat (add jitter)' }) interval: number;
+  @ApiPropertyOptional({ type: RunAssignment }) run?: RunAssignment;
+  @ApiPropertyOptional({ type: [String], description: 'Runs to stop now' }) cancel?: string[];
+}
+
+export class HeartbeatResponse {
+  @ApiProperty({ type: HeartbeatBody }) heartbeat: HeartbeatBody;
+}
+
+export class UpdateRequest {
+  @ApiProperty({ format: 'uuid' })
+  @IsUUID()
+  messageId: string;
+
+  @ApiProperty({ description: 'UTF-8 byte offset at which `logs` is appended' })
+  @IsInt()
+  @Min(0)
+  offset: number;
+
+  @ApiProperty({ description: 'Log text to append (may be empty: an acknowledgement)' })
+  @IsString()
+  logs: string;
+}
+
+export class UpdateResponse {
+  @ApiProperty({ description: 'Log length in bytes after the append' }) offset: number;
+  @ApiProperty({ description: 'True: stop the run and complete it as canceled' }) cancel: boolean;
+}
+
+export class ResultDto {
+  @ApiProperty({ format: 'uuid' })
+  @IsUUID()
+  id: string;
+
+  @ApiProperty({ enum: ['finished', 'failed', 'timeout', 'canceled'] })
+  @IsIn(['finished', 'failed', 'timeout', 'canceled'])
+  status: ResultState;
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsInt()
+  @Min(-2147483648)
+  @Max(2147483647)
+  exitCode?: number;
+
+  @ApiPropertyOptional({ description: "Free-form, e.g. a mutant's Killed/Survived" })
+  @IsOptional()
+  @IsString()
+  @MaxLength(1000)
+  outcome?: string;
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true })
+  @IsOptional()
+  @IsObject()
+  data?: Record<string, unknown>;
+
+  @ApiPropertyOptional({ description: 'Log bytes the runner produced; the server must hold them all' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  logBytes?: number;
+}
+
+export class CompleteRequest {
+  @ApiProperty({ format: 'uuid' })
+  @IsUUID()
+  messageId: string;
+
+  @ApiProperty({ type: ResultDto })
+  @ValidateNested()
+  @Type(() => ResultDto)
+  result: ResultDto;
+}
+
+export class CompleteResponse {
+  @ApiProperty({ example: 'OK' }) status: 'OK';
+}
+
+export class RunnerListQuery extends PageQuery {}
+
+export class RunnerSummary {
+  @ApiProperty({ format: 'uuid' }) runner_id: string;
+  @ApiProperty() name: string;
+  @ApiProperty({ enum: ['waiting', 'running', 'dead'] }) state: 'waiting' | 'running' | 'dead';
+  @ApiProperty() enabled: boolean;
+  @ApiProperty({ type: String, nullable: true }) current_run: string | null;
+  @ApiProperty({ type: [String] }) labels: string[];
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) last_heartbeat_at: string | null;
+  @ApiProperty({ description: 'Deregistered runners are blacklisted forever' }) deregistered: boolean;
+}
+
+export class RunnerListResponse {
+  @ApiProperty({ type: [RunnerSummary] }) items: RunnerSummary[];
+  @ApiProperty({ type: String, nullable: true }) next_cursor: string | null;
+}
+
+export class RunnerDetail extends RunnerSummary {
+  @ApiProperty({ type: String, nullable: true }) runner_ip: string | null;
+  @ApiProperty({ type: [String], description: 'Ids of its runs, newest first' }) runner_run: string[];
+  @ApiProperty({ type: 'object', nullable: true, additionalProperties: true }) framework: Record<string, unknown> | null;
+  @ApiProperty({ type: 'object', nullable: true, additionalProperties: true }) system: Record<string, unknown> | null;
+  @ApiProperty({ type: ResourcesDto, nullable: true }) resources: ResourcesDto | null;
+  @ApiProperty({ type: UsageDto, nullable: true }) usage: Record<string, unknown> | null;
+  @ApiProperty({ format: 'date-time' }) registered_at: string;
+}
+
+export function runnerState(row: RunnerRow): 'waiting' | 'running' | 'dead' {
+  if (row.state === 'dead' || row.deregistered_at) return 'dead';
+  return row.current_run ? 'running' : 'waiting';
+}
+
+export function mapRunnerSummary(row: RunnerRow): RunnerSummary {
+  return {
+    runner_id: row.id,
+    name: row.name,
+    state: runnerState(row),
+    enabled: row.enabled,
+    current_run: row.current_run,
+    labels: row.labels,
+    last_heartbeat_at: row.last_heartbeat_at ? row.last_heartbeat_at.toISOString() : null,
+    deregistered: row.deregistered_at !== null,
+  };
+}
+
+export function mapRunnerDetail(row: RunnerRow, runIds: string[]): RunnerDetail {
+  const hasResources = row.res_cpu !== null || row.res_memory !== null || row.res_disk !== null;
+  return {
+    ...mapRunnerSummary(row),
+    runner_ip: row.ip,
+    runner_run: runIds,
+    framework: row.framework,
+    system: row.system,
+    resources: hasResources
+      ? { cpu: row.res_cpu ?? 0, memory: row.res_memory ?? 0, disk: row.res_disk ?? 0 }
+      : null,
+    usage: row.usage,
+    registered_at: row.registered_at.toISOString(),
+  };
+}
+

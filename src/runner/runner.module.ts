@@ -1,0 +1,30 @@
+import { Module, OnModuleInit } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { RunModule } from '../run/run.module';
+import { SweepTimer } from '../run/run.sweeper';
+import { HeartbeatService } from './heartbeat.service';
+import { RunnerAuthGuard } from './runner-auth.guard';
+import { RunnerProtocolController } from './runner-protocol.controller';
+import { RunnerController } from './runner.controller';
+import { Runner } from './runner.entity';
+import { RunnerService } from './runner.service';
+import { RunnerSweeper } from './runner.sweeper';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([Runner]), RunModule],
+  controllers: [RunnerProtocolController, RunnerController],
+  providers: [RunnerService, HeartbeatService, RunnerAuthGuard, RunnerSweeper],
+  exports: [RunnerService],
+})
+export class RunnerModule implements OnModuleInit {
+  constructor(
+    private readonly sweeper: RunnerSweeper,
+    private readonly timer: SweepTimer,
+  ) {}
+
+  onModuleInit(): void {
+    this.timer.register(async () => {
+      await this.sweeper.sweep();
+    });
+  }
+}
