@@ -12,6 +12,7 @@ module.exports = {
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json' }],
   },
-  // Specs spawn bash, git and the built CLI; a generous ceiling, each spec finishes in seconds.
-  testTimeout: 30000,
+  // Specs spawn bash, git and the built CLI: a generous ceiling (set in a setup file because
+  // testTimeout is not a per-project option when the root config runs this as a project).
+  setupFilesAfterEnv: ['<rootDir>/src/test-support/timeout.ts'],
 };

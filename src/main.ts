@@ -27,10 +27,9 @@ async function main(): Promise<void> {
   const address = pulse.app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const base = `${scheme}://${shown}:${port}`;
-  logger.log(
-    `listening on ${base} (storage: ${pulse.target.embedded ? `embedded PostgreSQL in ${config.dataDir}` : 'PostgreSQL'})`,
-  );
-  logger.log(`Swagger UI: ${base}/api/docs`);
+  // Written directly (not through the logger) so it shows at every LOG_LEVEL: scripts wait for it.
+  const storage = pulse.target.embedded ? `embedded PostgreSQL in ${config.dataDir}` : 'PostgreSQL at DATABASE_URL';
+  process.stdout.write(`pulse: listening on ${base} (storage: ${storage}); Swagger UI: ${base}/api/docs\n`);
   if (generated.adminToken || generated.registrationToken) {
     const lines = [
       '',

@@ -1,0 +1,268 @@
+import { startPulse, TestPulse, eventually } from './support/pulse';
+import { submit, TestRunner } from './support/protocol';
+
+const FORBIDDEN = { statusCode: 403, message: 'Forbidden resource', error: 'Forbidden' };
+
+describe('runner protocol (SPEC section 2)', () => {
+  let pulse: TestPulse;
+
+  beforeAll(async () => {
+    pulse = await startPulse({ HEARTBEAT_INTERVAL: '7', LONG_POLL_MAX: '5' });
+  });
+  afterAll(() => pulse.close());
+
+  describe('registration', () => {
+    it('returns a runner id and a pulse_rt_ token, shown once', async () => {
+      const res = await pulse.http
+        .post('/api/runner/registration')
+        .send({ token: 'test-registration-token-0123456789', name: 'r', labels: ['linux'], resources: { cpu: 4, memory: 4096, disk: 10000 } })
+        .expect(201);
+      expect(res.body.runner_id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(res.body.runner_token).toMatch(/^pulse_rt_[A-Za-z0-9_-]{40,}$/);
+      const detail = await pulse.http.get(`/api/runners/${res.body.runner_id}`).set(pulse.admin).expect(200);
+      expect(JSON.stringify(detail.body)).not.toContain(res.body.runner_token);
+      expect(detail.body.resources).toEqual({ cpu: 4, memory: 4096, disk: 10000 });
+    });
+
+    it('refuses a wrong registration token with 401', async () => {
+      const res = await pulse.http.post('/api/runner/registration').send({ token: 'nope' }).expect(401);
+      expect(res.body).toMatchObject({ statusCode: 401, error: 'Unauthorized' });
+    });
+
+    it('refuses unknown fields with 400 naming them, but accepts free-form framework', async () => {
+      const res = await pulse.http
+        .post('/api/runner/registration')
+        .send({ token: 'test-registration-token-0123456789', colour: 'red' })
+        .expect(400);
+      expect(JSON.stringify(res.body.message)).toContain('colour');
+      await pulse.http
+        .post('/api/runner/registration')
+        .send({ token: 'test-registration-token-0123456789', framework: { name: 'shell', anything: { deep: [1] } } })
+        .expect(201);
+    });
+  });
+
+  describe('authentication', () => {
+    it('401 without a token or with an unknown one, and an admin token is not a runner token', async () => {
+      const runner = await TestRunner.register(pulse);
+      await pulse.http.post('/api/runner/heartbeat').send({ id: runner.id, status: 'ready' }).expect(401);
+      await pulse.http
+        .post('/api/runner/heartbeat')
+        .set({ Authorization: 'Bearer pulse_rt_notarealtoken' })
+        .send({ id: runner.id, status: 'ready' })
+        .expect(401);
+      await pulse.http.post('/api/runner/heartbeat').set(pulse.admin).send({ id: runner.id, status: 'ready' }).expect(401);
+      await pulse.http.get('/api/runners').set(runner.auth).expect(401);
+    });
+
+    it('403 with the exact body for another runner id', async () => {
+      const a = await TestRunner.register(pulse);
+      const b = await TestRunner.register(pulse);
+      const res = await pulse.http.post('/api/runner/heartbeat').set(a.auth).send({ id: b.id, status: 'ready' }).expect(403);
+      expect(res.body).toEqual(FORBIDDEN);
+    });
+  });
+
+  describe('heartbeat and dispatch', () => {
+    it('hands a run only to a ready runner, with the server-set interval', async () => {
+      const runner = await TestRunner.register(pulse, { labels: ['hb-1'] });
+      const { runs } = await submit(pulse, { namespace: 'hb-1', labels: ['hb-1'], env: { GREETING: 'hi' }, payload: undefined });
+      const busy = await runner.heartbeat({ status: 'busy', runs: [] });
+      expect(busy).toEqual({ status: 'ok', interval: 7 });
+      const ready = await runner.heartbeat();
+      expect(ready.interval).toBe(7);
+      expect(ready.run).toMatchObject({ id: runs[0], attempt: 1, script: ['echo hi'], env: { GREETING: 'hi' }, timeout: 3600 });
+      expect(ready.run?.messageId).toMatch(/^[0-9a-f-]{36}$/);
+    });
+
+    it('offers an unacknowledged run again with the same messageId, and a new one never', async () => {
+      const runner = await TestRunner.register(pulse, { labels: ['hb-2'] });
+      await submit(pulse, { namespace: 'hb-2', labels: ['hb-2'], repos: ['https://example.com/a.git', 'https://example.com/b.git'] }, [
+        'https://example.com/a.git',
+        'https://example.com/b.git',
+      ]);
+      const first = await runner.heartbeat();
+      const again = await runner.heartbeat();
+      expect(again.run).toEqual(first.run);
+      // Acknowledged by listing it: no re-offer, no second run.
+      const listed = await runner.heartbeat({ status: 'ready', runs: [first.run!.id] });
+      expect(listed.run).toBeUndefined();
+      const detail = await pulse.http.get(`/api/runs/${first.run!.id}`).set(pulse.admin).expect(200);
+      expect(detail.body.state).toBe('running');
+      expect(JSON.stringify(detail.body)).not.toContain(first.run!.messageId);
+    });
+
+    it('treats an acknowledged run the runner stops listing as lost: requeued with attempt+1 and a new lease', async () => {
+      const runner = await TestRunner.register(pulse, { labels: ['hb-3'] });
+      const { runs } = await submit(pulse, { namespace: 'hb-3', labels: ['hb-3'], max_attempts: 3 });
+      const offer = (await runner.heartbeat()).run!;
+      await runner.update(offer, 0, '').expect(200);
+      const next = await runner.heartbeat({ status: 'ready', runs: [] });
+      expect(next.run?.id).toBe(runs[0]);
+      expect(next.run?.attempt).toBe(2);
+      expect(next.run?.messageId).not.toBe(offer.messageId);
+      // The old lease is fenced off.
+      await runner.update(offer, 0, 'late').expect(409);
+    });
+
+    it('long poll: a ready runner waiting is answered as soon as work arrives', async () => {
+      const runner = await TestRunner.register(pulse, { labels: ['hb-4'] });
+      await pulse.http.put('/api/namespaces').set(pulse.admin).send({ namespace_name: 'hb-4', repositories: ['https://example.com/a.git'] });
+      const poll = runner.heartbeatRaw({ status: 'ready', runs: [], wait: 5 });
+      const started = Date.now();
+      const pending = poll.then((r) => ({ body: r.body, at: Date.now() }));
+      await new Promise((r) => setTimeout(r, 300));
+      const { runs } = await submit(pulse, { namespace: 'hb-4', labels: ['hb-4'] });
+      const answer = await pending;
+      expect(answer.body.heartbeat.run.id).toBe(runs[0]);
+      // Woken by the submission, not by the 5 s time-out (generous bound for a busy machine).
+      expect(answer.at - started).toBeLessThan(4500);
+    });
+
+    it('a long poll with no work ends after `wait` with no run', async () => {
+      const runner = await TestRunner.register(pulse, { labels: ['nothing-matches-this'] });
+      const res = await runner.heartbeatRaw({ status: 'ready', runs: [], wait: 1 }).expect(200);
+      expect(res.body).toEqual({ heartbeat: { status: 'ok', interval: 7 } });
+    });
+
+    it('a disabled runner keeps heartbeating but gets no run', async () => {
+      const runner = await TestRunner.register(pulse, { labels: ['hb-5'] });
+      await submit(pulse, { namespace: 'hb-5', labels: ['hb-5'] });
+      await pulse.http.post(`/api/runners/${runner.id}/disable`).set(pulse.admin).expect(200);
+      expect((await runner.heartbeat()).run).toBeUndefined();
+      await pulse.http.post(`/api/runners/${runner.id}/enable`).set(pulse.admin).expect(200);
+      expect((await runner.heartbeat()).run).toBeDefined();
+    });
+  });
+
+  describe('update (log streaming)', () => {
+    async function running(label: string) {
+      const runner = await TestRunner.register(pulse, { labels: [label] });
+      const { runs } = await submit(pulse, { namespace: label, labels: [label] });
+      const run = (await runner.heartbeat()).run!;
+      expect(run.id).toBe(runs[0]);
+      return { runner, run };
+    }
+
+    it('appends at byte offsets, stores a re-sent chunk once, answers 416 with expectedOffset on a gap', async () => {
+      const { runner, run } = await running('up-1');
+      expect((await runner.update(run, 0, 'héllo\n').expect(200)).body).toEqual({ offset: 7, cancel: false });
+      expect((await runner.update(run, 0, 'héllo\n').expect(200)).body).toEqual({ offset: 7, cancel: false });
+      expect((await runner.update(run, 3, 'llo\nworld\n').expect(200)).body.offset).toBe(13);
+      const gap = await runner.update(run, 20, 'x').expect(416);
+      expect(gap.body).toMatchObject({ statusCode: 416, expectedOffset: 13 });
+      const log = await pulse.http.get(`/api/runs/${run.id}/logs`).set(pulse.admin).expect(200);
+      expect(log.headers['content-type']).toMatch(/^text\/plain/);
+      expect(log.text).toBe('héllo\nworld\n');
+      const tail = await pulse.http.get(`/api/runs/${run.id}/logs?offset=7`).set(pulse.admin).expect(200);
+      expect(tail.text).toBe('world\n');
+      const listed = await pulse.http.get(`/api/runs?batch=${run.project}`).set(pulse.admin).expect(200);
+      expect(listed.body.items[0].logs).toBe(13);
+    });
+
+    it('409 for a stale messageId and for a final run', async () => {
+      const { runner, run } = await running('up-2');
+      await runner.update(run, 0, 'x', '00000000-0000-4000-8000-000000000000').expect(409);
+      await runner.complete(run, { status: 'finished', exitCode: 0 }).expect(200);
+      const res = await runner.update(run, 1, 'more').expect(409);
+      expect(res.body).toMatchObject({ statusCode: 409, error: 'Conflict' });
+    });
+
+    it('cuts a log at LOG_MAX_BYTES with one marker while offsets keep counting', async () => {
+      const small = await startPulse({ LOG_MAX_BYTES: '1024' });
+      try {
+        const runner = await TestRunner.register(small, { labels: ['cap'] });
+        await submit(small, { namespace: 'cap', labels: ['cap'] });
+        const run = (await runner.heartbeat()).run!;
+        const chunk = 'a'.repeat(700);
+        expect((await runner.update(run, 0, chunk).expect(200)).body.offset).toBe(700);
+        expect((await runner.update(run, 700, chunk).expect(200)).body.offset).toBe(1400);
+        expect((await runner.update(run, 1400, chunk).expect(200)).body.offset).toBe(2100);
+        await runner.complete(run, { status: 'finished', exitCode: 0, logBytes: 2100 }).expect(200);
+        const log = await small.http.get(`/api/runs/${run.id}/logs`).set(small.admin).expect(200);
+        expect(log.text.startsWith('a'.repeat(1024))).toBe(true);
+        expect(log.text.match(/log truncated/g)).toHaveLength(1);
+        expect(log.text.replace(/\n\[pulse\].*\n$/, '')).toBe('a'.repeat(1024));
+      } finally {
+        await small.close();
+      }
+    });
+  });
+
+  describe('complete', () => {
+    it('stores the result once; the same result again is 200 and changes nothing', async () => {
+      const runner = await TestRunner.register(pulse, { labels: ['co-1'] });
+      await submit(pulse, { namespace: 'co-1', labels: ['co-1'] });
+      const run = (await runner.heartbeat()).run!;
+      await runner.update(run, 0, 'out\n').expect(200);
+      const result = { status: 'failed', exitCode: 3, outcome: 'Survived', data: { coverage: 0.5 }, logBytes: 4 };
+      expect((await runner.complete(run, result).expect(200)).body).toEqual({ status: 'OK' });
+      const before = (await pulse.http.get(`/api/runs/${run.id}`).set(pulse.admin)).body;
+      await runner.complete(run, result).expect(200);
+      const after = (await pulse.http.get(`/api/runs/${run.id}`).set(pulse.admin)).body;
+      expect(after).toEqual(before);
+      expect(after).toMatchObject({ state: 'failed', exit_code: 3, result: { outcome: 'Survived', data: { coverage: 0.5 } } });
+      await runner.complete(run, { status: 'finished', exitCode: 0 }).expect(409);
+    });
+
+    it('416 while the server holds fewer log bytes than logBytes; the run stays running', async () => {
+      const runner = await TestRunner.register(pulse, { labels: ['co-2'] });
+      await submit(pulse, { namespace: 'co-2', labels: ['co-2'] });
+      const run = (await runner.heartbeat()).run!;
+      await runner.update(run, 0, 'abc').expect(200);
+      const res = await runner.complete(run, { status: 'finished', exitCode: 0, logBytes: 6 }).expect(416);
+      expect(res.body.expectedOffset).toBe(3);
+      expect((await pulse.http.get(`/api/runs/${run.id}`).set(pulse.admin)).body.state).toBe('running');
+      await runner.update(run, 3, 'def').expect(200);
+      await runner.complete(run, { status: 'finished', exitCode: 0, logBytes: 6 }).expect(200);
+    });
+
+    it('409 for a stale messageId or another batch; 403 for another runner id in the path', async () => {
+      const runner = await TestRunner.register(pulse, { labels: ['co-3'] });
+      const other = await TestRunner.register(pulse);
+      await submit(pulse, { namespace: 'co-3', labels: ['co-3'] });
+      const run = (await runner.heartbeat()).run!;
+      await runner.complete(run, { status: 'finished' }, '00000000-0000-4000-8000-000000000000').expect(409);
+      await pulse.http
+        .post(`/api/runner/complete/${runner.id}/00000000-0000-4000-8000-000000000000`)
+        .set(runner.auth)
+        .send({ messageId: run.messageId, result: { id: run.id, status: 'finished' } })
+        .expect(409);
+      const foreign = await pulse.http
+        .post(`/api/runner/complete/${runner.id}/${run.project}`)
+        .set(other.auth)
+        .send({ messageId: run.messageId, result: { id: run.id, status: 'finished' } })
+        .expect(403);
+      expect(foreign.body).toEqual(FORBIDDEN);
+      expect((await pulse.http.get(`/api/runs/${run.id}`).set(pulse.admin)).body.state).toBe('running');
+    });
+  });
+
+  describe('deregistration', () => {
+    it('blacklists the runner (exact 403 body) and puts its run back in the queue', async () => {
+      const runner = await TestRunner.register(pulse, { labels: ['de-1'] });
+      const { runs } = await submit(pulse, { namespace: 'de-1', labels: ['de-1'] });
+      const run = (await runner.heartbeat()).run!;
+      await runner.update(run, 0, '').expect(200);
+      const res = await runner.deregister().expect(200);
+      expect(res.text).toBe('');
+      const after = await runner.heartbeatRaw({ status: 'ready' }).expect(403);
+      expect(after.body).toEqual(FORBIDDEN);
+      await runner.update(run, 0, 'x').expect(403);
+      await runner.deregister().expect(403);
+      const detail = (await pulse.http.get(`/api/runs/${runs[0]}`).set(pulse.admin)).body;
+      expect(detail).toMatchObject({ state: 'waiting', attempt: 1 });
+      const successor = await TestRunner.register(pulse, { labels: ['de-1'] });
+      const again = (await successor.heartbeat()).run!;
+      expect(again).toMatchObject({ id: runs[0], attempt: 2 });
+    });
+
+    it('a deregistration survives a restart of the orchestrator', async () => {
+      const runner = await TestRunner.register(pulse);
+      await runner.deregister().expect(200);
+      await pulse.restart();
+      await runner.heartbeatRaw({ status: 'ready' }).expect(403);
+      await eventually(async () => (await pulse.http.get('/api/health')).status === 200);
+    });
+  });
+});

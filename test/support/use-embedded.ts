@@ -1,0 +1,1 @@
+process.env.PULSE_TEST_DATABASE = 'embedded';
