@@ -6,6 +6,7 @@ import { ConfigModule } from './config/config.module';
 import type { DatabaseTarget } from './database/data-source-options';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { NamespaceModule } from './namespace/namespace.module';
 import { RunModule } from './run/run.module';
 import { RunnerModule } from './runner/runner.module';
@@ -19,6 +20,7 @@ export class AppModule {
         ConfigModule.forRoot(config),
         DatabaseModule.forRoot(target),
         CommonModule,
+        MetricsModule,
         NamespaceModule,
         BatchModule,
         RunModule,

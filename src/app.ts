@@ -1,4 +1,4 @@
-import type { LogLevel } from '@nestjs/common';
+import { Logger, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -37,6 +37,7 @@ const LEVELS: Record<PulseConfig['logLevel'], LogLevel[]> = {
  * the e2e tests both use it, so tests run exactly what production runs.
  */
 export async function createApp(config: PulseConfig, options: CreateAppOptions = {}): Promise<PulseApp> {
+  Logger.overrideLogger(options.logger ?? LEVELS[config.logLevel]);
   let embedded: EmbeddedPostgres | undefined;
   let target: DatabaseTarget;
   if (config.databaseUrl) {

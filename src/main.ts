@@ -27,9 +27,6 @@ async function main(): Promise<void> {
   const address = pulse.app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const base = `${scheme}://${shown}:${port}`;
-  // Written directly (not through the logger) so it shows at every LOG_LEVEL: scripts wait for it.
-  const storage = pulse.target.embedded ? `embedded PostgreSQL in ${config.dataDir}` : 'PostgreSQL at DATABASE_URL';
-  process.stdout.write(`pulse: listening on ${base} (storage: ${storage}); Swagger UI: ${base}/api/docs\n`);
   if (generated.adminToken || generated.registrationToken) {
     const lines = [
       '',
@@ -42,6 +39,9 @@ async function main(): Promise<void> {
     process.stdout.write(lines.join('\n') + '\n');
   }
 
+  // Written directly (not through the logger) so it shows at every LOG_LEVEL: scripts wait for it.
+  const storage = pulse.target.embedded ? `embedded PostgreSQL in ${config.dataDir}` : 'PostgreSQL at DATABASE_URL';
+  process.stdout.write(`pulse: listening on ${base} (storage: ${storage}); Swagger UI: ${base}/api/docs\n`);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {

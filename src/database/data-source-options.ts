@@ -19,6 +19,6 @@ export function dataSourceOptions(target: DatabaseTarget): DataSourceOptions {
     migrationsTransactionMode: 'each',
     extra: target.embedded
       ? { max: 1, idleTimeoutMillis: 0 }
-      : { max: 10, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30000 },
+      : { max: 10, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30000, query_timeout: 30000 },
   };
 }

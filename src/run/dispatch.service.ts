@@ -13,6 +13,8 @@ export interface RunnerView extends RunnerCapacity {
 export interface Exchange {
   /** The run to hand out in this heartbeat response (new, or the same unacknowledged offer again). */
   assignment?: RunRow;
+  /** True when `assignment` was claimed by this exchange (not a re-offer). */
+  fresh?: boolean;
   /** Runs the runner must stop now. */
   cancel: string[];
   /** The runner holds a run (acknowledged or being canceled): no new one for it. */
@@ -84,7 +86,8 @@ export class DispatchService {
       const reoffer = !held.acknowledged && held.cancel_requested_at === null;
       return { assignment: reoffer ? held : undefined, cancel, holding: true, requeued };
     }
-    return { assignment: await this.claim(tx, runner), cancel, holding: false, requeued };
+    const claimed = await this.claim(tx, runner);
+    return { assignment: claimed, fresh: claimed !== undefined, cancel, holding: false, requeued };
   }
 
   private async claim(tx: EntityManager, runner: RunnerView): Promise<RunRow | undefined> {

@@ -1,5 +1,6 @@
 import { Module, OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { MetricsService } from '../metrics/metrics.service';
 import { BatchModule } from '../batch/batch.module';
 import { NamespaceModule } from '../namespace/namespace.module';
 import { DispatchService } from './dispatch.service';
@@ -21,11 +22,13 @@ export class RunModule implements OnModuleInit {
   constructor(
     private readonly sweeper: RunSweeper,
     private readonly timer: SweepTimer,
+    private readonly metrics: MetricsService,
   ) {}
 
   onModuleInit(): void {
     this.timer.register(async () => {
-      await this.sweeper.sweep();
+      const changed = await this.sweeper.sweep();
+      for (const [reason, n] of Object.entries(changed)) this.metrics.inc('pulse_sweeps_total', n, { reason });
     });
   }
 }

@@ -8,6 +8,7 @@ import { PULSE_CONFIG } from '../config/config.module';
 import { WorkSignal } from '../database/work-signal';
 import { DispatchService, RunnerView } from '../run/dispatch.service';
 import type { RunRow } from '../run/run.entity';
+import { MetricsService } from '../metrics/metrics.service';
 import { HeartbeatBody, HeartbeatRequest, RunAssignment } from './runner.dto';
 import { frameworkName, systemFacts } from './runner.service';
 
@@ -49,6 +50,7 @@ export class HeartbeatService {
     @Inject(PULSE_CONFIG) private readonly config: PulseConfig,
     private readonly dispatch: DispatchService,
     private readonly signal: WorkSignal,
+    private readonly metrics: MetricsService,
   ) {}
 
   async beat(runnerId: string, req: HeartbeatRequest, ip: string | null): Promise<HeartbeatBody> {
@@ -58,11 +60,15 @@ export class HeartbeatService {
     const exchange = await this.dispatch.exchange(view, ready, req.runs);
     if (exchange.requeued > 0) await this.announce(exchange.requeued);
     let run = exchange.assignment;
+    let fresh = exchange.fresh === true;
 
     const wait = Math.min(req.wait ?? 0, this.config.longPollMax);
     if (!run && ready && view.enabled && !exchange.holding && exchange.cancel.length === 0 && wait > 0) {
       run = await this.longPoll(view, wait * 1000, epoch);
+      fresh = run !== undefined;
     }
+    this.metrics.inc('pulse_heartbeats_total');
+    if (run && fresh) this.metrics.observeDispatchLatency((Date.now() - new Date(run.created_at).getTime()) / 1000);
     return {
       status: 'ok',
       interval: this.config.heartbeatInterval,

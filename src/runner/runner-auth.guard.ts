@@ -1,6 +1,11 @@
-import { CanActivate, createParamDecorator, ExecutionContext, Injectable } from '@nestjs/common';
+import { CanActivate, createParamDecorator, ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
+import { RateLimited } from '../common/errors';
 import { bearerToken } from '../common/secrets';
+import type { PulseConfig } from '../config/config';
+import { PULSE_CONFIG } from '../config/config.module';
+import { MetricsService } from '../metrics/metrics.service';
+import { RateLimiter } from './rate-limit';
 import type { RunnerRow } from './runner.entity';
 import { RunnerService } from './runner.service';
 
@@ -8,15 +13,30 @@ type RunnerRequest = FastifyRequest & { runner?: RunnerRow };
 
 /**
  * The runner routes: `Authorization: Bearer <runner_token>`. 401 for no or an unknown token,
- * 403 for a deregistered runner. The runner is attached to the request for `@CurrentRunner()`.
+ * 403 for a deregistered runner, 429 with Retry-After over the runner's own rate limit. The
+ * runner is attached to the request for `@CurrentRunner()`.
  */
 @Injectable()
 export class RunnerAuthGuard implements CanActivate {
-  constructor(private readonly runners: RunnerService) {}
+  private readonly limiter: RateLimiter;
+
+  constructor(
+    private readonly runners: RunnerService,
+    private readonly metrics: MetricsService,
+    @Inject(PULSE_CONFIG) config: PulseConfig,
+  ) {
+    this.limiter = new RateLimiter(config.runnerRateLimit);
+  }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<RunnerRequest>();
-    request.runner = await this.runners.authenticate(bearerToken(request.headers.authorization));
+    const runner = await this.runners.authenticate(bearerToken(request.headers.authorization));
+    const wait = this.limiter.take(runner.id);
+    if (wait > 0) {
+      this.metrics.inc('pulse_rate_limited_total');
+      throw new RateLimited(wait);
+    }
+    request.runner = runner;
     return true;
   }
 }

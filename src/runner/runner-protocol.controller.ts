@@ -9,6 +9,7 @@ import {
 import type { FastifyRequest } from 'fastify';
 import { ApiErrors } from '../common/api-errors';
 import { Forbidden } from '../common/errors';
+import { MetricsService } from '../metrics/metrics.service';
 import { LogService } from '../run/log.service';
 import { ResultService } from '../run/result.service';
 import { HeartbeatService } from './heartbeat.service';
@@ -51,6 +52,7 @@ export class RunnerProtocolController {
     private readonly heartbeats: HeartbeatService,
     private readonly logs: LogService,
     private readonly results: ResultService,
+    private readonly metrics: MetricsService,
   ) {}
 
   @Post('registration')
@@ -103,6 +105,7 @@ export class RunnerProtocolController {
     @Body() body: UpdateRequest,
     @CurrentRunner() runner: RunnerRow,
   ): Promise<UpdateResponse> {
+    this.metrics.inc('pulse_log_bytes_total', Buffer.byteLength(body.logs));
     return this.logs.append(runner.id, runId, body.messageId, body.offset, body.logs);
   }
 

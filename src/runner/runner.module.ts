@@ -1,5 +1,6 @@
 import { Module, OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { MetricsService } from '../metrics/metrics.service';
 import { RunModule } from '../run/run.module';
 import { SweepTimer } from '../run/run.sweeper';
 import { HeartbeatService } from './heartbeat.service';
@@ -20,11 +21,14 @@ export class RunnerModule implements OnModuleInit {
   constructor(
     private readonly sweeper: RunnerSweeper,
     private readonly timer: SweepTimer,
+    private readonly metrics: MetricsService,
   ) {}
 
   onModuleInit(): void {
     this.timer.register(async () => {
-      await this.sweeper.sweep();
+      const { dead, released } = await this.sweeper.sweep();
+      this.metrics.inc('pulse_sweeps_total', dead, { reason: 'runner_dead' });
+      this.metrics.inc('pulse_sweeps_total', released, { reason: 'runner_lost' });
     });
   }
 }
