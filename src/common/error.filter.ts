@@ -71,6 +71,18 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return e.driverError !== undefined && e.driverError !== err && isDatabaseUnavailable(e.driverError);
 }
 
+/**
+ * PostgreSQL error codes for a character it cannot store: a NUL (`\u0000`) in text (22021) or in
+ * jsonb (22P05). Only input carries those, so they are the caller's fault, not the server's.
+ */
+const UNSTORABLE_TEXT_CODES = new Set(['22021', '22P05']);
+
+function isUnstorableText(err: unknown): boolean {
+  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
+  const code = e?.code ?? e?.driverError?.code;
+  return typeof code === 'string' && UNSTORABLE_TEXT_CODES.has(code);
+}
+
 export interface ErrorBody {
   statusCode: number;
   message: string | string[];
@@ -128,6 +140,12 @@ export function toErrorBody(exception: unknown, logger: Logger): { body: ErrorBo
   }
   if (exception instanceof SyntaxError) {
     return { body: { statusCode: 400, message: `Body is not valid JSON: ${exception.message}`, error: 'Bad Request' }, headers };
+  }
+  if (isUnstorableText(exception)) {
+    return {
+      body: { statusCode: 400, message: 'The input holds a character that cannot be stored (NUL, \\u0000)', error: 'Bad Request' },
+      headers,
+    };
   }
   if (isDatabaseUnavailable(exception)) {
     headers['retry-after'] = '5';

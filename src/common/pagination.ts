@@ -44,8 +44,9 @@ export class CursorCodec {
 
   /** The `seq` a cursor points at; throws InvalidInput for anything this server did not issue. */
   decode(kind: string, cursor: string): string {
-    const [payload, mac] = cursor.split('.');
-    if (payload && mac) {
+    const parts = cursor.split('.');
+    const [payload, mac] = parts;
+    if (parts.length === 2 && payload && mac) {
       const expected = hmac(this.key, payload).subarray(0, 12).toString('base64url');
       if (expected === mac) {
         const [k, seq] = Buffer.from(payload, 'base64url').toString().split(':');

@@ -59,3 +59,30 @@ export function IsEnvMap(options?: ValidationOptions): PropertyDecorator {
       },
     });
 }
+
+/** True when a string, or any key or string inside an array or object, holds a NUL character. */
+function holdsNul(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (depth > 64 || typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) return value.some((v) => holdsNul(v, depth + 1));
+  return Object.entries(value).some(([k, v]) => k.includes('\u0000') || holdsNul(v, depth + 1));
+}
+
+/**
+ * No NUL character (`\u0000`) anywhere in the value: PostgreSQL cannot store one in text or
+ * jsonb, and neither bash nor a process environment can carry one.
+ */
+export function NoNul(options?: ValidationOptions): PropertyDecorator {
+  return (target: object, propertyName: string | symbol) =>
+    registerDecorator({
+      name: 'noNul',
+      target: target.constructor,
+      propertyName: propertyName as string,
+      options,
+      validator: {
+        validate: (value: unknown): boolean => !holdsNul(value),
+        defaultMessage: (args?: ValidationArguments) =>
+          `${args?.property ?? 'value'} must not contain NUL characters (\\u0000)`,
+      },
+    });
+}

@@ -1,6 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsString, Matches, MaxLength, MinLength } from 'class-validator';
 import { NAME_PATTERN } from '../common/validation';
+import { NoNul } from '../common/validators';
 import type { Namespace } from './namespace.entity';
 
 export class PutNamespaceRequest {
@@ -15,6 +16,7 @@ export class PutNamespaceRequest {
   @IsString({ each: true })
   @MinLength(1, { each: true, message: 'repositories must not contain empty strings' })
   @MaxLength(2048, { each: true })
+  @NoNul()
   repositories: string[];
 }
 

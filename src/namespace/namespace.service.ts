@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { Conflict, NotFound } from '../common/errors';
+import { NAME_PATTERN } from '../common/validation';
 import type { Namespace } from './namespace.entity';
 
 @Injectable()
@@ -13,6 +14,8 @@ export class NamespaceService {
   }
 
   async get(name: string): Promise<Namespace> {
+    // No such name can exist (and one with a NUL in it could not even be queried).
+    if (!NAME_PATTERN.test(name)) throw new NotFound(`namespace "${name}" does not exist`);
     const rows: Namespace[] = await this.db.query(`SELECT name, repositories FROM namespace WHERE name = $1`, [name]);
     if (!rows.length) throw new NotFound(`namespace "${name}" does not exist`);
     return rows[0];
@@ -36,6 +39,7 @@ export class NamespaceService {
    * and the delete one step against a concurrent submission (which takes a share lock).
    */
   async delete(name: string): Promise<Namespace> {
+    if (!NAME_PATTERN.test(name)) throw new NotFound(`namespace "${name}" does not exist`);
     return this.db.transaction(async (tx) => {
       const rows: Namespace[] = await tx.query(
         `SELECT name, repositories FROM namespace WHERE name = $1 FOR UPDATE`,

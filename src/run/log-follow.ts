@@ -1,5 +1,6 @@
-import { Readable } from 'node:stream';
+import type { FastifyReply } from 'fastify';
 import { once } from 'node:events';
+import { pipeline, Readable } from 'node:stream';
 import { isFinal, RunState } from './run-state';
 import type { LogService } from './log.service';
 
@@ -48,4 +49,23 @@ export function followLog(
     }
   }
   return Readable.from(chunks(), { objectMode: false });
+}
+
+/**
+ * Sends a stream as the response body with its headers at once. `reply.send(stream)` would hold
+ * the headers back until the first byte, so a follower of a quiet or still waiting run would get
+ * no response at all (and a proxy in between would time it out). `gone` is aborted when the
+ * client goes away; `pipeline` then also destroys the stream, which ends the generator behind it.
+ */
+export function sendStreaming(
+  reply: FastifyReply,
+  headers: Record<string, string>,
+  open: (gone: AbortSignal) => Readable,
+): void {
+  const res = reply.hijack().raw;
+  const gone = new AbortController();
+  res.on('close', () => gone.abort());
+  res.writeHead(200, { ...headers, 'x-accel-buffering': 'no' });
+  res.flushHeaders();
+  pipeline(open(gone.signal), res, () => undefined);
 }

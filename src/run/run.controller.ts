@@ -8,7 +8,6 @@ import {
   ParseUUIDPipe,
   Post,
   Query,
-  Req,
   Res,
   UseGuards,
 } from '@nestjs/common';
@@ -20,13 +19,13 @@ import {
   ApiProduces,
   ApiTags,
 } from '@nestjs/swagger';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import { BatchResponse } from '../batch/batch.dto';
 import { BatchService } from '../batch/batch.service';
 import { AdminAuthGuard } from '../common/admin-auth.guard';
 import { ApiErrors } from '../common/api-errors';
 import { Page } from '../common/pagination';
-import { followLog } from './log-follow';
+import { followLog, sendStreaming } from './log-follow';
 import { LogService } from './log.service';
 import {
   LogQuery,
@@ -37,6 +36,7 @@ import {
   SubmitRunsRequest,
   SubmitRunsResponse,
 } from './run.dto';
+import type { RunState } from './run-state';
 import { RunService } from './run.service';
 
 @ApiTags('runs')
@@ -95,24 +95,23 @@ export class RunController {
   async log(
     @Param('id', new ParseUUIDPipe()) id: string,
     @Query() query: LogQuery,
-    @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const run = await this.runs.mustFind(id);
     const from = query.offset ?? 0;
-    void reply
-      .header('content-type', 'text/plain; charset=utf-8')
-      .header('x-content-type-options', 'nosniff')
-      .header('cache-control', 'no-store');
+    const headers = {
+      'content-type': 'text/plain; charset=utf-8',
+      'x-content-type-options': 'nosniff',
+      'cache-control': 'no-store',
+    };
     if (query.follow === '1' || query.follow === 'true') {
-      const closed = new AbortController();
-      request.raw.on('close', () => closed.abort());
-      const stop = AbortSignal.any([closed.signal, this.logs.shutdownSignal]);
-      const stream = followLog(this.logs, run.id, from, async () => (await this.runs.mustFind(id)).state, stop);
-      void reply.header('x-accel-buffering', 'no').send(stream);
+      const stateOf = async (): Promise<RunState> => (await this.runs.mustFind(id)).state;
+      sendStreaming(reply, headers, (gone) =>
+        followLog(this.logs, run.id, from, stateOf, AbortSignal.any([gone, this.logs.shutdownSignal])),
+      );
       return;
     }
-    void reply.send(await this.logs.read(run.id, from));
+    void reply.headers(headers).send(await this.logs.read(run.id, from));
   }
 }
 

@@ -18,7 +18,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { PageQuery } from '../common/pagination';
-import { IsEnvMap, IsScript } from '../common/validators';
+import { IsEnvMap, IsScript, NoNul } from '../common/validators';
 import { NAME_PATTERN } from '../common/validation';
 import { RUN_STATES, RunState } from './run-state';
 import type { RunRow } from './run.entity';
@@ -54,16 +54,19 @@ export class JobDto {
   @IsString()
   @MinLength(1)
   @MaxLength(2048)
+  @NoNul()
   repo?: string;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, description: 'Merged over the submission env' })
   @IsOptional()
   @IsEnvMap()
+  @NoNul()
   env?: Record<string, string>;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'Free-form data for the runner' })
   @IsOptional()
   @IsObject()
+  @NoNul()
   payload?: Record<string, unknown>;
 }
 
@@ -79,6 +82,7 @@ export class SubmitRunsRequest {
     example: ['npm ci', 'npm test'],
   })
   @IsScript()
+  @NoNul()
   script: string | string[];
 
   @ApiPropertyOptional({ type: [String], description: 'Repositories of the namespace to run on' })
@@ -88,6 +92,7 @@ export class SubmitRunsRequest {
   @ArrayMaxSize(MAX_RUNS_PER_SUBMISSION)
   @IsString({ each: true })
   @MinLength(1, { each: true })
+  @NoNul()
   repos?: string[];
 
   @ApiPropertyOptional({ type: [JobDto], description: 'One run per job' })
@@ -102,6 +107,7 @@ export class SubmitRunsRequest {
   @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' } })
   @IsOptional()
   @IsEnvMap()
+  @NoNul()
   env?: Record<string, string>;
 
   @ApiPropertyOptional({ description: 'Seconds; default RUN_DEFAULT_TIMEOUT', minimum: 1 })
@@ -117,6 +123,7 @@ export class SubmitRunsRequest {
   @ArrayMaxSize(64)
   @IsString({ each: true })
   @Matches(/^[^\s,]{1,100}$/, { each: true, message: 'labels must be 1–100 characters without spaces or commas' })
+  @NoNul()
   labels?: string[];
 
   @ApiPropertyOptional({ description: "Only runners whose framework name equals this", example: 'shell' })
@@ -124,6 +131,7 @@ export class SubmitRunsRequest {
   @IsString()
   @MinLength(1)
   @MaxLength(100)
+  @NoNul()
   framework?: string;
 
   @ApiPropertyOptional({ type: ResourcesDto })
@@ -184,6 +192,7 @@ export class LogQuery {
   @Type(() => Number)
   @IsInt()
   @Min(0)
+  @Max(Number.MAX_SAFE_INTEGER)
   offset?: number;
 
   @ApiPropertyOptional({ description: '1: stream (chunked) until the run is final', enum: ['0', '1', 'true', 'false'] })

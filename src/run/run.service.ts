@@ -128,7 +128,10 @@ export class RunService {
        FROM runner w
        WHERE w.deregistered_at IS NULL AND $1::text[] <@ w.labels
          AND ($2::text IS NULL OR w.framework_name = $2)
-         AND $3 <= coalesce(w.res_cpu, 0) AND $4 <= coalesce(w.res_memory, 0) AND $5 <= coalesce(w.res_disk, 0)`,
+         -- A runner that declared no resources takes runs of any size (as dispatch does).
+         AND (w.res_cpu IS NULL OR $3 <= w.res_cpu)
+         AND (w.res_memory IS NULL OR $4 <= w.res_memory)
+         AND (w.res_disk IS NULL OR $5 <= w.res_disk)`,
       [run.labels, run.framework, run.res_cpu, run.res_memory, run.res_disk],
     );
     if (Number(c.registered) === 0) {
