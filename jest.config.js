@@ -14,6 +14,7 @@ const e2e = (database) => ({
   testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
   transform: { '^.+\\.ts$': tsJest },
   setupFiles: [`<rootDir>/test/support/use-${database}.ts`],
+  ...(database === 'embedded' && { globalSetup: '<rootDir>/test/support/embedded-template.js' }),
 });
 
 module.exports = {

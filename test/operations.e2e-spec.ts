@@ -84,6 +84,7 @@ describe('start-up and shutdown', () => {
   });
 
   it('generates the tokens on first start, stores them 0600, prints them once', async () => {
+    // Two cold starts of the embedded database (initdb in WebAssembly): slow on a loaded machine.
     const dataDir = mkdtempSync(join(tmpdir(), 'pulse-tok-'));
     const env = { DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn' };
     const first = await spawnPulse(env);
@@ -96,7 +97,7 @@ describe('start-up and shutdown', () => {
     await second.stop();
     expect(second.output()).not.toContain(secrets.adminToken);
     expect(second.output()).not.toContain(secrets.registrationToken);
-  });
+  }, 180_000);
 
   it('SIGTERM answers a pending long poll at once and exits 0', async () => {
     const pulse = await startPulse({ LONG_POLL_MAX: '20', RUNNER_DEAD_AFTER: '30' });

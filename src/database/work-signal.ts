@@ -11,6 +11,10 @@ import { DATABASE_TARGET } from './database.tokens';
 import type { DatabaseTarget } from './data-source-options';
 
 const CHANNEL = 'pulse_work';
+/** Carries the id of a runner that was deregistered, enabled or disabled: every process drops it from its caches. */
+const GONE_CHANNEL = 'pulse_runner_gone';
+/** How long "no run waits at all" may be trusted without a new look (announcements end it at once). */
+const EMPTY_TRUST_MS = 1000;
 
 /**
  * Handed to a woken waiter. If it finds no work for itself it calls `pass()`, which wakes the
@@ -45,6 +49,9 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** Counts wake-ups: a poller that saw it change since it last looked missed one and looks again. */
   private wakes = 0;
+  private emptyEpoch = -1;
+  private emptyUntil = 0;
+  private readonly goneListeners: Array<(runnerId: string | null) => void> = [];
 
   constructor(@Inject(DATABASE_TARGET) private readonly target: DatabaseTarget) {}
 
@@ -54,7 +61,10 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
 
   private async listen(): Promise<void> {
     const client = new Client({ connectionString: this.target.url });
-    client.on('notification', (msg) => this.wake(Number(msg.payload) || 1));
+    client.on('notification', (msg) => {
+      if (msg.channel === GONE_CHANNEL) this.runnerChanged(msg.payload ?? null);
+      else this.wake(Number(msg.payload) || 1);
+    });
     client.on('error', (err) => {
       this.logger.warn(`work listener lost its connection: ${err.message}`);
       this.reconnect(client);
@@ -63,9 +73,12 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
     try {
       await client.connect();
       await client.query(`LISTEN ${CHANNEL}`);
+      await client.query(`LISTEN ${GONE_CHANNEL}`);
       this.listener = client;
-      // Anything submitted while we were not listening: let every waiter look once.
+      // Anything submitted or deregistered while we were not listening: let every waiter look
+      // once, and forget every cached runner.
       this.wake(this.waiters.length);
+      this.runnerChanged(null);
     } catch (err) {
       this.logger.warn(`cannot LISTEN for work yet: ${(err as Error).message}`);
       this.reconnect(client);
@@ -75,6 +88,7 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
   private reconnect(client: Client): void {
     if (this.closed || this.reconnectTimer) return;
     if (this.listener === client) this.listener = undefined;
+    this.runnerChanged(null);
     client.removeAllListeners();
     client.on('error', () => undefined);
     void client.end().catch(() => undefined);
@@ -126,6 +140,41 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
       },
     };
     for (const waiter of this.waiters.splice(0, Math.max(0, k))) waiter.resolve(wakeUp);
+  }
+
+  /**
+   * True while announcements reach this process (always on the embedded database; on PostgreSQL
+   * while the LISTEN connection is up). Caches that rely on being told are used only then.
+   */
+  get reliable(): boolean {
+    return this.target.embedded || this.listener !== undefined;
+  }
+
+  /** True when this process looked recently, found no waiting run at all, and nothing came since. */
+  queueKnownEmpty(): boolean {
+    return this.reliable && this.emptyEpoch === this.wakes && Date.now() < this.emptyUntil;
+  }
+
+  /** Records that no run was waiting, as seen by a look that started at `epoch`. */
+  noteQueueEmpty(epoch: number): void {
+    if (epoch !== this.wakes) return;
+    this.emptyEpoch = epoch;
+    this.emptyUntil = Date.now() + EMPTY_TRUST_MS;
+  }
+
+  /** Tells every process (this one at once) that a runner was deregistered, enabled or disabled. */
+  async announceRunnerChanged(runnerId: string, notify: (sql: string, params: unknown[]) => Promise<unknown>): Promise<void> {
+    this.runnerChanged(runnerId);
+    if (!this.target.embedded) await notify(`SELECT pg_notify($1, $2)`, [GONE_CHANNEL, runnerId]);
+  }
+
+  /** Listens for runner changes; `null` means "forget every runner" (notifications may have been missed). */
+  onRunnerChanged(listener: (runnerId: string | null) => void): void {
+    this.goneListeners.push(listener);
+  }
+
+  private runnerChanged(runnerId: string | null): void {
+    for (const listener of this.goneListeners) listener(runnerId);
   }
 
   /** Changes whenever work was announced; compare two readings to see if anything came. */

@@ -39,6 +39,21 @@ export class DispatchService {
   ) {}
 
   async exchange(runner: RunnerView, ready: boolean, listed: string[] | undefined): Promise<Exchange> {
+    if (!listed || listed.length === 0) {
+      // The common idle case, in as few round trips as possible: a runner that lists nothing and
+      // holds nothing has nothing to acknowledge, release or cancel. The claim is one UPDATE;
+      // the unique index settles a race between two heartbeats of the same runner.
+      const held = await this.runs.heldBy(this.db.manager, runner.id);
+      if (!held) {
+        if (!ready || !runner.enabled) return { cancel: [], holding: false, requeued: 0 };
+        try {
+          const claimed = await this.claim(this.db.manager, runner);
+          return { assignment: claimed, fresh: claimed !== undefined, cancel: [], holding: false, requeued: 0 };
+        } catch (err) {
+          if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err;
+        }
+      }
+    }
     try {
       return await this.db.transaction((tx) => this.exchangeIn(tx, runner, ready, listed));
     } catch (err) {

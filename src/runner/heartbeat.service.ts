@@ -10,6 +10,7 @@ import { DispatchService, RunnerView } from '../run/dispatch.service';
 import type { RunRow } from '../run/run.entity';
 import { MetricsService } from '../metrics/metrics.service';
 import { HeartbeatBody, HeartbeatRequest, RunAssignment } from './runner.dto';
+import { RunnerCache } from './runner-cache';
 import { frameworkName, systemFacts } from './runner.service';
 
 interface AliveRow {
@@ -51,30 +52,71 @@ export class HeartbeatService {
     private readonly dispatch: DispatchService,
     private readonly signal: WorkSignal,
     private readonly metrics: MetricsService,
+    private readonly cache: RunnerCache,
   ) {}
+
+  private looking = false;
 
   async beat(runnerId: string, req: HeartbeatRequest, ip: string | null): Promise<HeartbeatBody> {
     const epoch = this.signal.epoch;
-    const view = await this.markAlive(runnerId, req, ip);
     const ready = req.status === 'ready';
+    const listsNothing = !req.runs || req.runs.length === 0;
+    const wait = Math.min(req.wait ?? 0, this.config.longPollMax);
+    this.metrics.inc('pulse_heartbeats_total');
+
+    // Idle and recently seen, with no run waiting anywhere: nothing to write, nothing to claim.
+    const known = this.cache.fresh(runnerId);
+    if (known && !known.holding && listsNothing && this.signal.queueKnownEmpty()) {
+      const run = ready && known.view.enabled && wait > 0 ? await this.longPoll(known.view, wait * 1000, epoch) : undefined;
+      if (run) this.handedOut(runnerId, run);
+      return this.answer(run, []);
+    }
+
+    const view = known?.view ?? (await this.markAlive(runnerId, req, ip));
     const exchange = await this.dispatch.exchange(view, ready, req.runs);
     if (exchange.requeued > 0) await this.announce(exchange.requeued);
     let run = exchange.assignment;
-    let fresh = exchange.fresh === true;
+    const fresh = exchange.fresh === true;
+    this.cache.setHolding(runnerId, exchange.holding || run !== undefined);
+    if (!run && !exchange.holding) this.lookForAnyWork(epoch);
 
-    const wait = Math.min(req.wait ?? 0, this.config.longPollMax);
     if (!run && ready && view.enabled && !exchange.holding && exchange.cancel.length === 0 && wait > 0) {
       run = await this.longPoll(view, wait * 1000, epoch);
-      fresh = run !== undefined;
+      if (run) this.handedOut(runnerId, run);
+    } else if (run && fresh) {
+      this.metrics.observeDispatchLatency((Date.now() - new Date(run.created_at).getTime()) / 1000);
     }
-    this.metrics.inc('pulse_heartbeats_total');
-    if (run && fresh) this.metrics.observeDispatchLatency((Date.now() - new Date(run.created_at).getTime()) / 1000);
+    return this.answer(run, exchange.cancel);
+  }
+
+  private answer(run: RunRow | undefined, cancel: string[]): HeartbeatBody {
     return {
       status: 'ok',
       interval: this.config.heartbeatInterval,
       ...(run && { run: toAssignment(run) }),
-      ...(exchange.cancel.length > 0 && { cancel: exchange.cancel }),
+      ...(cancel.length > 0 && { cancel }),
     };
+  }
+
+  private handedOut(runnerId: string, run: RunRow): void {
+    this.cache.setHolding(runnerId, true);
+    this.metrics.observeDispatchLatency((Date.now() - new Date(run.created_at).getTime()) / 1000);
+  }
+
+  /**
+   * After a claim found nothing: is anything waiting at all? If not, idle heartbeats skip the
+   * database until something is announced (or for a second). One look at a time per process.
+   */
+  private lookForAnyWork(epoch: number): void {
+    if (this.looking || this.signal.queueKnownEmpty()) return;
+    this.looking = true;
+    this.db
+      .query(`SELECT EXISTS (SELECT 1 FROM run WHERE state = 'waiting') AS any`)
+      .then((rows: Array<{ any: boolean }>) => {
+        if (!rows[0]?.any) this.signal.noteQueueEmpty(epoch);
+      })
+      .catch(() => undefined)
+      .finally(() => (this.looking = false));
   }
 
   /** Waits for an announcement of work and tries to claim it; passes a wake-up it cannot use on. */
@@ -109,6 +151,7 @@ export class HeartbeatService {
 
   /** Updates the runner's liveness and facts; 403 when it was deregistered meanwhile. */
   private async markAlive(runnerId: string, req: HeartbeatRequest, ip: string | null): Promise<RunnerView> {
+    const version = this.cache.version;
     const rows = returned<AliveRow>(
       await this.db.query(
         `UPDATE runner SET last_heartbeat_at = now(), state = 'waiting', ip = COALESCE($2, ip),
@@ -129,7 +172,7 @@ export class HeartbeatService {
     );
     const row = rows[0];
     if (!row) throw new Forbidden();
-    return {
+    const view: RunnerView = {
       id: runnerId,
       enabled: row.enabled,
       labels: row.labels,
@@ -138,6 +181,8 @@ export class HeartbeatService {
       memory: row.res_memory ?? UNLIMITED,
       disk: row.res_disk ?? UNLIMITED,
     };
+    this.cache.rememberAlive(runnerId, view, version);
+    return view;
   }
 
   private async stillActive(runnerId: string): Promise<boolean> {

@@ -6,10 +6,10 @@ import type { PulseConfig } from '../config/config';
 import { PULSE_CONFIG } from '../config/config.module';
 import { MetricsService } from '../metrics/metrics.service';
 import { RateLimiter } from './rate-limit';
-import type { RunnerRow } from './runner.entity';
+import type { AuthenticatedRunner } from './runner-cache';
 import { RunnerService } from './runner.service';
 
-type RunnerRequest = FastifyRequest & { runner?: RunnerRow };
+type RunnerRequest = FastifyRequest & { runner?: AuthenticatedRunner };
 
 /**
  * The runner routes: `Authorization: Bearer <runner_token>`. 401 for no or an unknown token,
@@ -42,7 +42,7 @@ export class RunnerAuthGuard implements CanActivate {
 }
 
 /** The authenticated runner of a runner route. */
-export const CurrentRunner = createParamDecorator((_: unknown, context: ExecutionContext): RunnerRow => {
+export const CurrentRunner = createParamDecorator((_: unknown, context: ExecutionContext): AuthenticatedRunner => {
   const runner = context.switchToHttp().getRequest<RunnerRequest>().runner;
   if (!runner) throw new Error('CurrentRunner used on a route without RunnerAuthGuard');
   return runner;

@@ -25,11 +25,11 @@ import {
   UpdateRequest,
   UpdateResponse,
 } from './runner.dto';
-import type { RunnerRow } from './runner.entity';
+import type { AuthenticatedRunner } from './runner-cache';
 import { RunnerService } from './runner.service';
 
 /** The caller must be the runner its token belongs to (SPEC section 2: 403 otherwise). */
-function sameRunner(runner: RunnerRow, id: string): void {
+function sameRunner(runner: AuthenticatedRunner, id: string): void {
   if (runner.id !== id) throw new Forbidden();
 }
 
@@ -70,7 +70,7 @@ export class RunnerProtocolController {
   @ApiOperation({ summary: 'Deregister: the runner is blacklisted for good; its run goes back to the queue' })
   @ApiOkResponse({ description: 'Empty body' })
   @ApiErrors(400, 401, 403, 429)
-  async deregister(@Body() body: DeregistrationRequest, @CurrentRunner() runner: RunnerRow): Promise<void> {
+  async deregister(@Body() body: DeregistrationRequest, @CurrentRunner() runner: AuthenticatedRunner): Promise<void> {
     sameRunner(runner, body.id);
     await this.runners.deregister(runner.id);
   }
@@ -86,7 +86,7 @@ export class RunnerProtocolController {
   @ApiErrors(400, 401, 403, 429, 503)
   async heartbeat(
     @Body() body: HeartbeatRequest,
-    @CurrentRunner() runner: RunnerRow,
+    @CurrentRunner() runner: AuthenticatedRunner,
     @Req() request: FastifyRequest,
   ): Promise<HeartbeatResponse> {
     sameRunner(runner, body.id);
@@ -103,7 +103,7 @@ export class RunnerProtocolController {
   update(
     @Param('runId', new ParseUUIDPipe()) runId: string,
     @Body() body: UpdateRequest,
-    @CurrentRunner() runner: RunnerRow,
+    @CurrentRunner() runner: AuthenticatedRunner,
   ): Promise<UpdateResponse> {
     this.metrics.inc('pulse_log_bytes_total', Buffer.byteLength(body.logs));
     return this.logs.append(runner.id, runId, body.messageId, body.offset, body.logs);
@@ -120,7 +120,7 @@ export class RunnerProtocolController {
     @Param('runnerId', new ParseUUIDPipe()) runnerId: string,
     @Param('projectId', new ParseUUIDPipe()) projectId: string,
     @Body() body: CompleteRequest,
-    @CurrentRunner() runner: RunnerRow,
+    @CurrentRunner() runner: AuthenticatedRunner,
   ): Promise<CompleteResponse> {
     sameRunner(runner, runnerId);
     await this.results.complete(runner.id, projectId, body.messageId, body.result);

@@ -4,6 +4,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { RunModule } from '../run/run.module';
 import { SweepTimer } from '../run/run.sweeper';
 import { HeartbeatService } from './heartbeat.service';
+import { RunnerCache } from './runner-cache';
 import { RunnerAuthGuard } from './runner-auth.guard';
 import { RunnerProtocolController } from './runner-protocol.controller';
 import { RunnerController } from './runner.controller';
@@ -14,7 +15,7 @@ import { RunnerSweeper } from './runner.sweeper';
 @Module({
   imports: [TypeOrmModule.forFeature([Runner]), RunModule],
   controllers: [RunnerProtocolController, RunnerController],
-  providers: [RunnerService, HeartbeatService, RunnerAuthGuard, RunnerSweeper],
+  providers: [RunnerService, HeartbeatService, RunnerAuthGuard, RunnerSweeper, RunnerCache],
   exports: [RunnerService],
 })
 export class RunnerModule implements OnModuleInit {

@@ -21,6 +21,7 @@ import {
   RunnerSummary,
 } from './runner.dto';
 import type { RunnerRow } from './runner.entity';
+import { AuthenticatedRunner, RunnerCache } from './runner-cache';
 
 /** `runner` columns plus the run it holds now (at most one: a unique index says so). */
 export const RUNNER_SELECT = `
@@ -48,6 +49,7 @@ export class RunnerService {
     private readonly dispatch: DispatchService,
     private readonly signal: WorkSignal,
     private readonly cursors: Cursors,
+    private readonly cache: RunnerCache,
   ) {}
 
   async register(req: RegistrationRequest, ip: string | null): Promise<RegistrationResponse> {
@@ -79,22 +81,28 @@ export class RunnerService {
 
   /**
    * The runner a token belongs to. 401 for no token or one no runner has; 403 (the exact body of
-   * SPEC section 2) for a deregistered runner's token.
+   * SPEC section 2) for a deregistered runner's token. Answered from memory when recently seen
+   * (RunnerCache: a deregistration reaches every process's cache at once).
    */
-  async authenticate(token: string): Promise<RunnerRow> {
+  async authenticate(token: string): Promise<AuthenticatedRunner> {
     // Never query with an empty credential (typeorm #9316: an undefined filter matches any row).
     if (!token) throw new Unauthenticated('Missing bearer token: send Authorization: Bearer <runner_token>');
     if (!token.startsWith(RUNNER_TOKEN_PREFIX)) throw new Unauthenticated('Invalid runner token');
     const digest = sha256(token);
-    const rows: Array<RunnerRow & { token_hash: Buffer }> = await this.db.query(
-      `${RUNNER_SELECT} WHERE u.token_hash = $1`,
+    const key = digest.toString('hex');
+    const cached = this.cache.token(key);
+    if (cached) return cached;
+    const version = this.cache.version;
+    const rows: Array<{ id: string; token_hash: Buffer; deregistered_at: Date | null }> = await this.db.query(
+      `SELECT id, token_hash, deregistered_at FROM runner WHERE token_hash = $1`,
       [digest],
     );
     const runner = rows[0];
     if (!runner || !timingSafeEqual(runner.token_hash, digest)) throw new Unauthenticated('Invalid runner token');
     if (runner.deregistered_at) throw new Forbidden();
-    delete (runner as Partial<typeof runner>).token_hash;
-    return runner;
+    const found = { id: runner.id };
+    this.cache.rememberToken(key, found, version);
+    return found;
   }
 
   /**
@@ -114,6 +122,7 @@ export class RunnerService {
       const released = await this.dispatch.releaseAll(tx, id, 'runner deregistered');
       return released.filter((r) => r.state === 'waiting').length;
     });
+    await this.signal.announceRunnerChanged(id, (sql, params) => this.db.query(sql, params));
     await this.signal.announce(requeued, (sql, params) => this.db.query(sql, params));
   }
 
@@ -145,6 +154,7 @@ export class RunnerService {
         [id, enabled],
       ),
     );
+    await this.signal.announceRunnerChanged(id, (sql, params) => this.db.query(sql, params));
     if (!rows.length) {
       const runner = await this.get(id); // 404 when absent
       if (runner.deregistered) throw new Conflict(`runner ${id} is deregistered: it can never run again`);

@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -97,10 +97,16 @@ export interface TestPulse {
   /** supertest agent pointed at the app. */
   http: ReturnType<typeof request>;
   admin: { Authorization: string };
-  /** Stops the process (SIGTERM) and starts it again on the same database. */
-  restart(extraEnv?: Record<string, string>): Promise<void>;
+  /**
+   * Stops the process and starts it again on the same database: SIGTERM by default, or
+   * `{ hard: true }` for `kill -9` (no shutdown hooks at all), optionally waiting `downMs` before
+   * the new process starts (an outage longer than some timeout).
+   */
+  restart(extraEnv?: Record<string, string>, how?: { hard?: boolean; downMs?: number }): Promise<void>;
   /** A second orchestrator process on the same database (PostgreSQL only). */
   spawnAnother(extraEnv?: Record<string, string>): Promise<PulseProcess>;
+  /** This test's view of another process on the same database: same tokens, its own `http`. */
+  via(proc: PulseProcess): TestPulse;
   close(): Promise<void>;
 }
 
@@ -111,6 +117,11 @@ export interface TestPulse {
 export async function startPulse(extraEnv: Record<string, string> = {}): Promise<TestPulse> {
   const kind = databaseKind();
   const dataDir = mkdtempSync(join(tmpdir(), 'pulse-test-'));
+  const template = process.env.PULSE_EMBEDDED_TEMPLATE;
+  if (kind === 'embedded' && template && existsSync(template)) {
+    // A copy of a migrated database made once per run (embedded-template.js): no cold initdb.
+    cpSync(template, join(dataDir, 'pgdata'), { recursive: true });
+  }
   const db = kind === 'postgres' ? await createDatabase() : undefined;
   const env: Record<string, string> = {
     HOST: '127.0.0.1',
@@ -134,8 +145,9 @@ export async function startPulse(extraEnv: Record<string, string> = {}): Promise
     proc: await spawnPulse(env),
     http: undefined as unknown as ReturnType<typeof request>,
     admin: { Authorization: `Bearer ${ADMIN_TOKEN}` },
-    async restart(more = {}) {
-      await t.proc.stop();
+    async restart(more = {}, how = {}) {
+      await (how.hard ? t.proc.kill9() : t.proc.stop());
+      if (how.downMs) await new Promise((r) => setTimeout(r, how.downMs));
       Object.assign(env, more);
       t.proc = await spawnPulse(env);
       t.url = t.proc.url;
@@ -145,6 +157,9 @@ export async function startPulse(extraEnv: Record<string, string> = {}): Promise
       const p = await spawnPulse({ ...env, ...more });
       others.push(p);
       return p;
+    },
+    via(proc) {
+      return { ...t, url: proc.url, proc, http: request(proc.url) };
     },
     async close() {
       await Promise.all([t.proc.stop(), ...others.map((o) => o.stop())]);
