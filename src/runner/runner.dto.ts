@@ -18,6 +18,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { PageQuery } from '../common/pagination';
+import { NoNul } from '../common/validators';
 import { ResourcesDto } from '../run/run.dto';
 import type { ResultState } from '../run/run-state';
 import type { RunnerRow } from './runner.entity';
@@ -46,6 +47,7 @@ export class RegistrationRequest {
 
   @ApiPropertyOptional({ example: 'build-host-1' })
   @IsOptional()
+  @NoNul()
   @IsString()
   @MinLength(1)
   @MaxLength(200)
@@ -53,6 +55,7 @@ export class RegistrationRequest {
 
   @ApiPropertyOptional({ type: [String], example: ['linux', 'docker'] })
   @IsOptional()
+  @NoNul()
   @IsArray()
   @ArrayMaxSize(64)
   @IsString({ each: true })
@@ -61,6 +64,7 @@ export class RegistrationRequest {
 
   @ApiPropertyOptional(FRAMEWORK_DOC)
   @IsOptional()
+  @NoNul()
   @IsObject()
   framework?: Record<string, unknown>;
 
@@ -93,6 +97,7 @@ export class HeartbeatRequest {
 
   @ApiPropertyOptional(FRAMEWORK_DOC)
   @IsOptional()
+  @NoNul()
   @IsObject()
   framework?: Record<string, unknown>;
 
@@ -178,12 +183,14 @@ export class ResultDto {
 
   @ApiPropertyOptional({ description: "Free-form, e.g. a mutant's Killed/Survived" })
   @IsOptional()
+  @NoNul()
   @IsString()
   @MaxLength(1000)
   outcome?: string;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true })
   @IsOptional()
+  @NoNul()
   @IsObject()
   data?: Record<string, unknown>;
 
@@ -232,7 +239,13 @@ export class RunnerDetail extends RunnerSummary {
   @ApiProperty({ type: [String], description: 'Ids of its runs, newest first' }) runner_run: string[];
   @ApiProperty({ type: 'object', nullable: true, additionalProperties: true }) framework: Record<string, unknown> | null;
   @ApiProperty({ type: 'object', nullable: true, additionalProperties: true }) system: Record<string, unknown> | null;
-  @ApiProperty({ type: ResourcesDto, nullable: true }) resources: ResourcesDto | null;
+  @ApiProperty({
+    type: 'object',
+    nullable: true,
+    description: 'The maximum the runner declared (memory and disk in MiB); a part it did not declare is null (unlimited)',
+    properties: { cpu: { type: 'integer', nullable: true }, memory: { type: 'integer', nullable: true }, disk: { type: 'integer', nullable: true } },
+  })
+  resources: { cpu: number | null; memory: number | null; disk: number | null } | null;
   @ApiProperty({ type: UsageDto, nullable: true }) usage: Record<string, unknown> | null;
   @ApiProperty({ format: 'date-time' }) registered_at: string;
 }
@@ -263,9 +276,8 @@ export function mapRunnerDetail(row: RunnerRow, runIds: string[]): RunnerDetail 
     runner_run: runIds,
     framework: row.framework,
     system: row.system,
-    resources: hasResources
-      ? { cpu: row.res_cpu ?? 0, memory: row.res_memory ?? 0, disk: row.res_disk ?? 0 }
-      : null,
+    // A part the runner did not declare is unlimited for dispatch: shown as null, not 0.
+    resources: hasResources ? { cpu: row.res_cpu, memory: row.res_memory, disk: row.res_disk } : null,
     usage: row.usage,
     registered_at: row.registered_at.toISOString(),
   };
