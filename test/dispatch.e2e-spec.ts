@@ -1,0 +1,90 @@
+import { startPulse, TestPulse } from './support/pulse';
+import { submit, TestRunner } from './support/protocol';
+
+/** SPEC section 4: which run goes to which runner, and in what order. */
+describe('dispatch rules', () => {
+  let pulse: TestPulse;
+
+  beforeAll(async () => {
+    pulse = await startPulse();
+  });
+  afterAll(() => pulse.close());
+
+  async function state(id: string): Promise<string> {
+    return (await pulse.http.get(`/api/runs/${id}`).set(pulse.admin).expect(200)).body.state as string;
+  }
+
+  it('labels must be a subset of the runner labels', async () => {
+    const { runs } = await submit(pulse, { namespace: 'lab', labels: ['lab-linux', 'lab-gpu'] });
+    const linuxOnly = await TestRunner.register(pulse, { labels: ['lab-linux'] });
+    expect((await linuxOnly.heartbeat()).run).toBeUndefined();
+    const both = await TestRunner.register(pulse, { labels: ['lab-linux', 'lab-gpu', 'extra'] });
+    expect((await both.heartbeat()).run?.id).toBe(runs[0]);
+  });
+
+  it('a framework must equal the runner framework name', async () => {
+    const { runs } = await submit(pulse, { namespace: 'fw', labels: ['fw'], framework: 'stryker' });
+    const shell = await TestRunner.register(pulse, { labels: ['fw'], framework: { name: 'shell', version: '1' } });
+    expect((await shell.heartbeat()).run).toBeUndefined();
+    const stryker = await TestRunner.register(pulse, { labels: ['fw'], framework: { name: 'stryker', version: '9' } });
+    expect((await stryker.heartbeat()).run?.id).toBe(runs[0]);
+  });
+
+  it('resources must fit the runner maximum; a runner that declares none takes any size', async () => {
+    const { runs } = await submit(pulse, { namespace: 'res', labels: ['res'], resources: { cpu: 4, memory: 8192, disk: 100 } });
+    const small = await TestRunner.register(pulse, { labels: ['res'], resources: { cpu: 2, memory: 16384, disk: 1000 } });
+    expect((await small.heartbeat()).run).toBeUndefined();
+    const detail = (await pulse.http.get(`/api/runs/${runs[0]}`).set(pulse.admin)).body;
+    expect(detail.pending_reason).toMatch(/no registered runner/i); // the only 'res' runner is too small
+    const big = await TestRunner.register(pulse, { labels: ['res'], resources: { cpu: 8, memory: 16384, disk: 1000 } });
+    expect((await big.heartbeat()).run?.id).toBe(runs[0]);
+  });
+
+  it('pending_reason says why no registered runner can ever match', async () => {
+    const { runs } = await submit(pulse, { namespace: 'nobody', labels: ['no-runner-has-this-label'] });
+    const detail = (await pulse.http.get(`/api/runs/${runs[0]}`).set(pulse.admin)).body;
+    expect(detail.state).toBe('waiting');
+    expect(detail.pending_reason).toMatch(/no registered runner/i);
+  });
+
+  it('higher priority first, then oldest first', async () => {
+    const low = await submit(pulse, { namespace: 'prio', labels: ['prio'], priority: 0 });
+    const high = await submit(pulse, { namespace: 'prio', labels: ['prio'], priority: 10 });
+    const low2 = await submit(pulse, { namespace: 'prio', labels: ['prio'], priority: 0 });
+    const order: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const runner = await TestRunner.register(pulse, { labels: ['prio'] });
+      order.push((await runner.heartbeat()).run!.id);
+    }
+    expect(order).toEqual([high.runs[0], low.runs[0], low2.runs[0]]);
+  });
+
+  it('fair share: a namespace with 200 queued runs does not starve another one with a single run', async () => {
+    const big = await submit(pulse, { namespace: 'fair-big', labels: ['fair'], repos: ['https://example.com/a.git'], jobs: Array.from({ length: 200 }, () => ({})) });
+    const small = await submit(pulse, { namespace: 'fair-small', labels: ['fair'] });
+    const first = await TestRunner.register(pulse, { labels: ['fair'] });
+    const second = await TestRunner.register(pulse, { labels: ['fair'] });
+    // Equal priority: the oldest namespace head goes first, then the namespace with fewer running runs.
+    expect((await first.heartbeat()).run!.id).toBe(big.runs[0]);
+    expect((await second.heartbeat()).run!.id).toBe(small.runs[0]);
+    expect(await state(small.runs[0])).toBe('running');
+  });
+
+  it('a runner never holds two runs, and a run is never handed to two runners', async () => {
+    const { runs } = await submit(pulse, { namespace: 'race', labels: ['race'], repos: ['https://example.com/a.git'], jobs: Array.from({ length: 30 }, () => ({})) });
+    const runners = await Promise.all(Array.from({ length: 10 }, () => TestRunner.register(pulse, { labels: ['race'] })));
+    // Every runner sends several ready heartbeats at once, without acknowledging.
+    const answers = await Promise.all(runners.flatMap((r) => Array.from({ length: 4 }, () => r.heartbeat())));
+    const byRunner = new Map<number, Set<string>>();
+    answers.forEach((a, i) => {
+      const who = Math.floor(i / 4);
+      if (a.run) byRunner.set(who, (byRunner.get(who) ?? new Set()).add(a.run.id));
+    });
+    const held = [...byRunner.values()].map((s) => [...s]);
+    for (const ids of held) expect(ids).toHaveLength(1); // re-offers of the same run only
+    const all = held.flat();
+    expect(new Set(all).size).toBe(all.length);
+    expect(all.every((id) => runs.includes(id))).toBe(true);
+    expect(all).toHaveLength(10);
+  });
+});
