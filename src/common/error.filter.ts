@@ -62,7 +62,7 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   if (typeof e.code === 'string' && DB_DOWN_CODES.has(e.code)) return true;
   const message = typeof e.message === 'string' ? e.message : '';
   if (
-    /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Client has encountered a connection error|Connection is not established|the database system is (starting up|shutting down)|terminating connection/i.test(
+    /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Connection is not established|the database system is (starting up|shutting down)|terminating connection/i.test(
       message,
     )
   ) {

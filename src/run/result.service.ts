@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { isDeepStrictEqual } from 'node:util';
 import { DataSource } from 'typeorm';
 import { Conflict, LeaseLost, NotFound, OffsetGap } from '../common/errors';
 import { isFinal, ResultState, RunState } from './run-state';
@@ -33,9 +34,18 @@ export class ResultService {
       if (run.runner_id !== runnerId || run.message_id !== messageId) {
         throw new LeaseLost('messageId is stale or not yours: this result is not accepted');
       }
+      const stored = {
+        status: result.status,
+        ...(result.exitCode !== undefined && { exitCode: result.exitCode }),
+        ...(result.outcome !== undefined && { outcome: result.outcome }),
+        ...(result.data !== undefined && { data: result.data }),
+        ...(result.logBytes !== undefined && { logBytes: result.logBytes }),
+      };
       if (isFinal(run.state)) {
-        // The same result again (a retried upload whose answer was lost) changes nothing.
-        if (run.state === result.status) return;
+        // The same result again (a retried upload whose answer was lost) changes nothing. A run
+        // made final by the server (timeout, cancel grace, runner lost) has no result of the
+        // runner's: whatever the runner says later is refused.
+        if (run.result !== null && isDeepStrictEqual(run.result, JSON.parse(JSON.stringify(stored)))) return;
         throw new Conflict(`run is already ${run.state}; the result "${result.status}" is not accepted`);
       }
       const held = Number(run.log_offset);
@@ -45,13 +55,6 @@ export class ResultService {
           held,
         );
       }
-      const stored = {
-        status: result.status,
-        ...(result.exitCode !== undefined && { exitCode: result.exitCode }),
-        ...(result.outcome !== undefined && { outcome: result.outcome }),
-        ...(result.data !== undefined && { data: result.data }),
-        ...(result.logBytes !== undefined && { logBytes: result.logBytes }),
-      };
       await tx.query(
         `UPDATE run SET state = $2, exit_code = $3, result = $4, finished_at = now(), acknowledged = true,
                 reason = CASE WHEN $2 = '${RunState.Canceled}' AND cancel_requested_at IS NOT NULL

@@ -170,7 +170,11 @@ export class RunRepository {
   /**
    * Gives back the runner's runs (all, or those not in `keep`): an acknowledged run goes back to
    * waiting with its attempt spent, or fails once max_attempts is reached; an offer the runner
-   * never acknowledged goes back without using an attempt. Returns the runs requeued.
+   * never acknowledged goes back without using an attempt. Returns the runs released.
+   *
+   * A requeued run's next runner starts its log at offset 0, so `log_offset` (the bytes the
+   * runner sent) starts over, while the bytes already stored stay, followed by one marker line
+   * that says the attempt was lost: the next attempt's log is appended after it.
    */
   async release(
     tx: EntityManager,
@@ -180,21 +184,35 @@ export class RunRepository {
     which: 'all' | 'acknowledged' | 'offers',
   ): Promise<Array<{ id: string; state: string }>> {
     const result: unknown = await tx.query(
-      `UPDATE run SET
-         state = CASE WHEN acknowledged AND attempt >= max_attempts THEN 'failed' ELSE 'waiting' END,
-         attempt = CASE WHEN acknowledged THEN attempt ELSE attempt - 1 END,
-         reason = CASE WHEN acknowledged AND attempt >= max_attempts
-                       THEN $2 || ': no attempts left (' || attempt || ' of ' || max_attempts || ')'
-                       ELSE $2 END,
-         finished_at = CASE WHEN acknowledged AND attempt >= max_attempts THEN now() ELSE NULL END,
-         runner_id = CASE WHEN acknowledged AND attempt >= max_attempts THEN runner_id ELSE NULL END,
-         message_id = CASE WHEN acknowledged AND attempt >= max_attempts THEN message_id ELSE NULL END,
-         started_at = CASE WHEN acknowledged AND attempt >= max_attempts THEN started_at ELSE NULL END,
-         acknowledged = false, cancel_requested_at = NULL
-       WHERE runner_id = $1 AND state = 'running'
-         AND ($3::uuid[] IS NULL OR NOT (id = ANY($3::uuid[])))
-         AND ($4 = 'all' OR ($4 = 'acknowledged') = acknowledged)
-       RETURNING id, state`,
+      `WITH lost AS (
+         SELECT id, acknowledged, attempt, max_attempts, log_offset, log_stored,
+                acknowledged AND attempt >= max_attempts AS spent,
+                convert_to(E'\\n[pulse] attempt ' || attempt || ' lost: ' || $2 || E'; the run goes back to the queue\\n', 'UTF8') AS marker
+         FROM run
+         WHERE runner_id = $1 AND state = 'running'
+           AND ($3::uuid[] IS NULL OR NOT (id = ANY($3::uuid[])))
+           AND ($4 = 'all' OR ($4 = 'acknowledged') = acknowledged)
+         FOR UPDATE
+       ), released AS (
+         UPDATE run r SET
+           state = CASE WHEN l.spent THEN 'failed' ELSE 'waiting' END,
+           attempt = CASE WHEN l.acknowledged THEN l.attempt ELSE l.attempt - 1 END,
+           reason = CASE WHEN l.spent THEN $2 || ': no attempts left (' || l.attempt || ' of ' || l.max_attempts || ')' ELSE $2 END,
+           finished_at = CASE WHEN l.spent THEN now() ELSE NULL END,
+           runner_id = CASE WHEN l.spent THEN r.runner_id ELSE NULL END,
+           message_id = CASE WHEN l.spent THEN r.message_id ELSE NULL END,
+           started_at = CASE WHEN l.spent THEN r.started_at ELSE NULL END,
+           log_offset = CASE WHEN l.spent THEN l.log_offset ELSE 0 END,
+           log_stored = CASE WHEN NOT l.spent AND l.log_offset > 0 THEN l.log_stored + length(l.marker) ELSE l.log_stored END,
+           acknowledged = false, cancel_requested_at = NULL
+         FROM lost l
+         WHERE r.id = l.id
+         RETURNING r.id, r.state
+       ), marked AS (
+         INSERT INTO run_log_chunk (run_id, pos, data)
+         SELECT id, log_stored, marker FROM lost WHERE NOT spent AND log_offset > 0
+       )
+       SELECT id, state FROM released`,
       [runnerId, reason, keep, which],
     );
     return returned(result);

@@ -1,6 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { isDatabaseUnavailable } from '../common/error.filter';
 import { returned } from '../common/sql';
 import type { PulseConfig } from '../config/config';
 import { PULSE_CONFIG } from '../config/config.module';
@@ -12,19 +14,48 @@ import { DispatchService } from '../run/dispatch.service';
  * of dead or deregistered runners go back to the queue (or fail when no attempts remain).
  * Each release locks the runner row and re-checks it, so a heartbeat that revives the runner
  * and a sweep in another orchestrator process cannot both act on the same run.
+ *
+ * Silence counts only while this process could have heard the runner: for RUNNER_DEAD_AFTER
+ * after it starts listening, and after its database comes back, no runner is declared dead.
+ * Otherwise an orchestrator restart or a database outage longer than RUNNER_DEAD_AFTER would
+ * declare every runner dead on the first sweep, before any of them could heartbeat again, and
+ * requeue every run.
  */
 @Injectable()
 export class RunnerSweeper {
   private readonly logger = new Logger('RunnerSweeper');
+  /** Since when this process has been listening with its database reachable (ms since the epoch). */
+  private listeningSince = Date.now();
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     @Inject(PULSE_CONFIG) private readonly config: PulseConfig,
     private readonly dispatch: DispatchService,
     private readonly signal: WorkSignal,
+    private readonly adapterHost: HttpAdapterHost,
   ) {}
 
   async sweep(): Promise<{ dead: number; released: number }> {
+    const server = this.adapterHost.httpAdapter?.getHttpServer() as { listening?: boolean } | undefined;
+    if (!server?.listening) this.listeningSince = Date.now();
+    try {
+      return await this.sweepOnce();
+    } catch (err) {
+      // The database is unreachable, and so were the heartbeats: silence counts from its return.
+      if (isDatabaseUnavailable(err)) this.listeningSince = Date.now();
+      throw err;
+    }
+  }
+
+  private async sweepOnce(): Promise<{ dead: number; released: number }> {
+    const dead = await this.markDead();
+    const released = await this.releaseLost();
+    return { dead, released };
+  }
+
+  /** Marks the runners silent for RUNNER_DEAD_AFTER as dead; none before this process could hear them that long. */
+  private async markDead(): Promise<number> {
+    if (Date.now() - this.listeningSince < this.config.runnerDeadAfter * 1000) return 0;
     const dead = returned<{ id: string; name: string }>(
       await this.db.query(
         `UPDATE runner SET state = 'dead'
@@ -37,7 +68,11 @@ export class RunnerSweeper {
     for (const runner of dead) {
       this.logger.warn(`runner ${runner.name} (${runner.id}) is dead: no heartbeat for ${this.config.runnerDeadAfter} s`);
     }
+    return dead.length;
+  }
 
+  /** Gives back the runs of dead or deregistered runners; returns how many were released. */
+  private async releaseLost(): Promise<number> {
     const holders: Array<{ runner_id: string }> = await this.db.query(
       `SELECT DISTINCT r.runner_id FROM run r JOIN runner u ON u.id = r.runner_id
        WHERE r.state = 'running' AND (u.state = 'dead' OR u.deregistered_at IS NOT NULL)`,
@@ -57,6 +92,6 @@ export class RunnerSweeper {
       requeued += runs.filter((r) => r.state === 'waiting').length;
     }
     if (requeued > 0) await this.signal.announce(requeued, (sql, params) => this.db.query(sql, params));
-    return { dead: dead.length, released };
+    return released;
   }
 }
