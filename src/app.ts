@@ -41,7 +41,7 @@ export async function createApp(config: PulseConfig, options: CreateAppOptions =
   let embedded: EmbeddedPostgres | undefined;
   let target: DatabaseTarget;
   if (config.databaseUrl) {
-    target = { url: config.databaseUrl, embedded: false };
+    target = { url: config.databaseUrl, embedded: false, poolSize: config.dbPoolSize };
   } else {
     embedded = await startEmbeddedPostgres(options.inMemory ? undefined : config.dataDir);
     target = { url: embedded.url, embedded: true };

@@ -31,6 +31,8 @@ export interface PulseConfig {
   /** Requests a runner may make per second on the runner routes (burst: twice that). */
   runnerRateLimit: number;
   bodyLimitBytes: number;
+  /** Connections per process to a real PostgreSQL (the embedded one always uses exactly one). */
+  dbPoolSize: number;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   logLevel: 'error' | 'warn' | 'log' | 'debug';
@@ -169,6 +171,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     sweepInterval: seconds(env, 'SWEEP_INTERVAL', 1, 0.05, 3600),
     runnerRateLimit: int(env, 'RUNNER_RATE_LIMIT', 50, 1, 100000),
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    dbPoolSize: int(env, 'DB_POOL_SIZE', 20, 1, 1000),
     tlsCert,
     tlsKey,
     logLevel,

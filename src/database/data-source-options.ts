@@ -5,6 +5,8 @@ export interface DatabaseTarget {
   url: string;
   /** True for the embedded PGlite: one connection, no LISTEN/NOTIFY. */
   embedded: boolean;
+  /** Pool size on a real PostgreSQL (DB_POOL_SIZE). */
+  poolSize?: number;
 }
 
 /** The one place TypeORM is configured: the app and the TypeORM CLI (ormconfig.ts) share it. */
@@ -19,6 +21,6 @@ export function dataSourceOptions(target: DatabaseTarget): DataSourceOptions {
     migrationsTransactionMode: 'each',
     extra: target.embedded
       ? { max: 1, idleTimeoutMillis: 0 }
-      : { max: 10, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30000, query_timeout: 30000 },
+      : { max: target.poolSize ?? 20, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30000, query_timeout: 30000 },
   };
 }

@@ -64,13 +64,14 @@ export class DispatchService {
     }
   }
 
-  /** Only the claim part, for a long poll that was woken: nothing to acknowledge or cancel. */
+  /**
+   * Only the claim, for a long poll that was woken: the runner was idle when it started waiting,
+   * so there is nothing to acknowledge or cancel. One UPDATE per candidate namespace, no
+   * transaction; if the runner took a run meanwhile, the unique index refuses a second one.
+   */
   async claimFor(runner: RunnerView): Promise<RunRow | undefined> {
     try {
-      return await this.db.transaction(async (tx) => {
-        if (await this.runs.heldBy(tx, runner.id)) return undefined;
-        return this.claim(tx, runner);
-      });
+      return await this.claim(this.db.manager, runner);
     } catch (err) {
       if ((err as { code?: string }).code === UNIQUE_VIOLATION) return undefined;
       throw err;

@@ -135,7 +135,8 @@ export class HeartbeatService {
         const wakeUp = await this.signal.wait(left);
         waited = true;
         if (!wakeUp) return undefined;
-        if (!(await this.stillActive(view.id))) {
+        // Still enabled and registered? The cache knows (both changes evict it); else ask.
+        if (!this.cache.fresh(view.id)?.view.enabled && !(await this.stillActive(view.id))) {
           wakeUp.pass();
           return undefined;
         }

@@ -28,9 +28,10 @@ const TOKEN_TTL_MS = 60_000;
  * - token → runner id, for TOKEN_TTL_MS. A deregistration drops the runner at once in every
  *   process (NOTIFY on PostgreSQL, see WorkSignal); while that channel is down nothing is cached.
  * - the runner's dispatch view (enabled, labels, capacity) and when its liveness was last written,
- *   for a short window (a quarter of RUNNER_DEAD_AFTER, at most 1 s): heartbeats inside the window
- *   do not rewrite last_heartbeat_at, and an admin's enable/disable made in another process is
- *   seen within the window.
+ *   for a quarter of RUNNER_DEAD_AFTER: heartbeats inside that window do not rewrite
+ *   last_heartbeat_at (a runner that keeps heartbeating is written at least three times per
+ *   RUNNER_DEAD_AFTER, so it never looks dead). Enable, disable and deregistration drop the entry
+ *   in every process at once, like tokens.
  */
 @Injectable()
 export class RunnerCache {
@@ -44,7 +45,7 @@ export class RunnerCache {
     private readonly signal: WorkSignal,
     @Inject(PULSE_CONFIG) config: PulseConfig,
   ) {
-    this.windowMs = Math.min(1000, (config.runnerDeadAfter * 1000) / 4);
+    this.windowMs = (config.runnerDeadAfter * 1000) / 4;
     signal.onRunnerChanged((id) => (id ? this.forget(id) : this.clear()));
   }
 
