@@ -110,10 +110,9 @@ export class HeartbeatService {
   private lookForAnyWork(epoch: number): void {
     if (this.looking || this.signal.queueKnownEmpty()) return;
     this.looking = true;
-    this.db
-      .query(`SELECT EXISTS (SELECT 1 FROM run WHERE state = 'waiting') AS any`)
-      .then((rows: Array<{ any: boolean }>) => {
-        if (!rows[0]?.any) this.signal.noteQueueEmpty(epoch);
+    this.anyWaiting()
+      .then((any) => {
+        if (!any) this.signal.noteQueueEmpty(epoch);
       })
       .catch(() => undefined)
       .finally(() => (this.looking = false));
@@ -142,7 +141,9 @@ export class HeartbeatService {
         }
         const run = await this.dispatch.claimFor(view);
         if (run) return run;
-        wakeUp.pass();
+        // Not for us (labels, framework, resources) or already taken: hand the wake-up on only if
+        // something still waits, so a taken run does not walk the whole line of waiters.
+        if (await this.anyWaiting()) wakeUp.pass();
       }
     } finally {
       // The poll itself proves the runner alive: count its end as a heartbeat.
@@ -184,6 +185,11 @@ export class HeartbeatService {
     };
     this.cache.rememberAlive(runnerId, view, version);
     return view;
+  }
+
+  private async anyWaiting(): Promise<boolean> {
+    const rows: Array<{ any: boolean }> = await this.db.query(`SELECT EXISTS (SELECT 1 FROM run WHERE state = 'waiting') AS any`);
+    return rows[0]?.any === true;
   }
 
   private async stillActive(runnerId: string): Promise<boolean> {
