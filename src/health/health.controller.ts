@@ -27,7 +27,7 @@ export class HealthController {
   @ApiServiceUnavailableResponse({ type: HealthResponse })
   async health(@Res() reply: FastifyReply): Promise<void> {
     const storage = this.target.embedded ? 'embedded' : 'postgres';
-    let up = false;
+    let up: boolean;
     try {
       await Promise.race([
         this.db.query('SELECT 1'),
