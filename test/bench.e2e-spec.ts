@@ -1,0 +1,61 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { testDatabaseUrl } from './support/pulse';
+
+/**
+ * The benchmark harness (`npm run bench`) in tiny mode, so that it cannot rot: every scenario runs
+ * against the built orchestrator on real PostgreSQL and its correctness checks must pass (no run
+ * handed out twice, no error responses). Speed targets are the harness's business, not this test's.
+ */
+const onPostgres = process.env.PULSE_TEST_DATABASE === 'postgres';
+const RUN = resolve(__dirname, '../dist/bench/run.js');
+
+(onPostgres ? describe : describe.skip)('bench harness (--tiny)', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pulse-bench-test-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('runs all six scenarios with their references, and every correctness check passes', async () => {
+    const json = join(dir, 'tiny.json');
+    let output = '';
+    const code = await new Promise<number | null>((done) => {
+      const child = spawn(process.execPath, [RUN, '--tiny', '--no-write', `--json=${json}`], {
+        env: { ...process.env, BENCH_DATABASE_URL: testDatabaseUrl() },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+      child.on('exit', (c) => done(c));
+    });
+    if (code !== 0) throw new Error(`bench exited with ${code}:\n${output}`);
+
+    const report = JSON.parse(readFileSync(json, 'utf8')) as {
+      mode: string;
+      results: Array<{
+        id: number;
+        error?: string;
+        checks: Array<{ name: string; ok: boolean; detail?: string }>;
+        rows: Array<{ metric: string; ours: number | null; reference: number | null }>;
+      }>;
+    };
+    expect(report.mode).toBe('tiny');
+    expect(report.results.map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6]);
+    for (const r of report.results) {
+      expect(r.error).toBeUndefined();
+      expect(r.checks.length).toBeGreaterThan(0);
+      expect(r.checks.filter((c) => !c.ok)).toEqual([]);
+      expect(r.rows.length).toBeGreaterThan(0);
+      // Every scenario measured something, ours and (where there is one) the reference.
+      expect(r.rows.some((row) => typeof row.ours === 'number')).toBe(true);
+    }
+    const idle = report.results[0].rows.find((row) => row.metric === 'heartbeats/s');
+    expect(idle?.ours).toBeGreaterThan(0);
+    expect(idle?.reference).toBeGreaterThan(0);
+    // The table is printed.
+    expect(output).toContain('pass/fail');
+  }, 180_000);
+});
