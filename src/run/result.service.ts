@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { isDeepStrictEqual } from 'node:util';
 import { DataSource } from 'typeorm';
+import { returned } from '../common/sql';
 import { Conflict, LeaseLost, NotFound, OffsetGap } from '../common/errors';
 import { isFinal, ResultState, RunState } from './run-state';
 import { RunRepository } from './run.repository';
@@ -19,6 +20,17 @@ export interface RunResult {
  * The result upload (`complete`, SPEC section 2): fenced by the lease's messageId, idempotent
  * for the same messageId and result, and refused while the log is shorter than the runner says.
  */
+/** The result as stored in `run.result`. */
+function storedResult(result: RunResult): Record<string, unknown> {
+  return {
+    status: result.status,
+    ...(result.exitCode !== undefined && { exitCode: result.exitCode }),
+    ...(result.outcome !== undefined && { outcome: result.outcome }),
+    ...(result.data !== undefined && { data: result.data }),
+    ...(result.logBytes !== undefined && { logBytes: result.logBytes }),
+  };
+}
+
 @Injectable()
 export class ResultService {
   constructor(
@@ -27,6 +39,30 @@ export class ResultService {
   ) {}
 
   async complete(runnerId: string, batchId: string, messageId: string, result: RunResult): Promise<void> {
+    // The common case in one statement: the lease holder completes its running run with the
+    // whole log stored. Anything else (stale lease, final run, short log, wrong batch) takes the
+    // locked path below, which says precisely why.
+    const done = returned<{ id: string }>(
+      await this.db.query(
+        `UPDATE run SET state = $5, exit_code = $6, result = $7, finished_at = now(), acknowledged = true,
+                reason = CASE WHEN $5 = '${RunState.Canceled}' AND cancel_requested_at IS NOT NULL
+                              THEN 'canceled by a user' ELSE NULL END
+         WHERE id = $1 AND batch_id = $2 AND runner_id = $3 AND message_id = $4 AND state = '${RunState.Running}'
+           AND ($8::bigint IS NULL OR log_offset >= $8)
+         RETURNING id`,
+        [
+          result.id,
+          batchId,
+          runnerId,
+          messageId,
+          result.status,
+          result.exitCode ?? null,
+          JSON.stringify(storedResult(result)),
+          result.logBytes ?? null,
+        ],
+      ),
+    );
+    if (done.length > 0) return;
     await this.db.transaction(async (tx) => {
       const run = await this.runs.lockById(tx, result.id);
       if (!run) throw new NotFound(`run ${result.id} does not exist`);
@@ -34,13 +70,7 @@ export class ResultService {
       if (run.runner_id !== runnerId || run.message_id !== messageId) {
         throw new LeaseLost('messageId is stale or not yours: this result is not accepted');
       }
-      const stored = {
-        status: result.status,
-        ...(result.exitCode !== undefined && { exitCode: result.exitCode }),
-        ...(result.outcome !== undefined && { outcome: result.outcome }),
-        ...(result.data !== undefined && { data: result.data }),
-        ...(result.logBytes !== undefined && { logBytes: result.logBytes }),
-      };
+      const stored = storedResult(result);
       if (isFinal(run.state)) {
         // The same result again (a retried upload whose answer was lost) changes nothing. A run
         // made final by the server (timeout, cancel grace, runner lost) has no result of the
