@@ -118,11 +118,11 @@ function profileSection(report: RunReport): string {
     lines.push('');
     lines.push("Pulse's own functions (inclusive synchronous time): " + p.pulseInclusive.slice(0, 10).map((f) => `\`${f.fn}\` ${f.pct} %`).join(', ') + '.');
   }
-  const ex = report.explain as { runs?: number; statements?: number; queries?: Array<{ query: string; calls: number; totalMs: number; meanMs: number; plan: string }> } | undefined;
+  const ex = report.explain as { runs?: number; drained?: number; statements?: number; queries?: Array<{ query: string; calls: number; totalMs: number; meanMs: number; plan: string }> } | undefined;
   if (ex?.queries?.length) {
     lines.push('');
     lines.push(
-      `**Queries during dispatch** (auto_explain with ANALYZE on every statement while 64 runners drained ${ex.runs} runs on top of the finished ones; ` +
+      `**Queries during dispatch** (auto_explain with ANALYZE on every statement while 64 runners drained ${ex.drained ?? ex.runs} waiting runs for up to 30 s, ${ex.runs} of them submitted for this pass, on top of the finished ones; ` +
         'durations include the instrumentation overhead, so compare them with each other):',
     );
     lines.push('');
