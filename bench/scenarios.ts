@@ -10,7 +10,7 @@ import type { Scale } from './scale';
 
 export interface Ctx {
   scale: Scale;
-  /** When set, the orchestrators of scenarios 1 and 2 write a V8 CPU profile here. */
+  /** When set, the orchestrators of scenarios 1, 2, 4 and 5 write a V8 CPU profile here. */
   profileDir?: string;
   /** Log the real queries' plans (auto_explain) during an extra dispatch pass of scenario 2. */
   explain: boolean;
@@ -661,7 +661,11 @@ export async function fleet(ctx: Ctx, s: Scenario): Promise<void> {
     const db = await createDatabase('s4');
     s.defer(() => db.drop());
     const [orch, bare] = await Promise.all([
-      orchestrator(db, { HEARTBEAT_INTERVAL: String(wait), LONG_POLL_MAX: String(wait), RUNNER_DEAD_AFTER: String(wait * 6) }),
+      orchestrator(
+        db,
+        { HEARTBEAT_INTERVAL: String(wait), LONG_POLL_MAX: String(wait), RUNNER_DEAD_AFTER: String(wait * 6) },
+        ctx.profileDir ? { dir: ctx.profileDir, name: 's4-fleet.cpuprofile' } : undefined,
+      ),
       spawnServer(BARE_APP_MAIN, { HOST: '127.0.0.1', PORT: '0', LONG_POLL_MAX: String(wait) }),
     ]);
     s.defer(() => orch.stop());
@@ -703,7 +707,7 @@ export async function logIngest(ctx: Ctx, s: Scenario): Promise<void> {
   try {
     const db = await createDatabase('s5');
     s.defer(() => db.drop());
-    const orch = await orchestrator(db);
+    const orch = await orchestrator(db, {}, ctx.profileDir ? { dir: ctx.profileDir, name: 's5-log-ingest.cpuprofile' } : undefined);
     s.defer(() => orch.stop());
     const pool = await ctx.load(ctx.scale.loadProcs);
     const http = new JsonClient(orch.url);
