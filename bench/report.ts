@@ -107,7 +107,7 @@ function section(report: RunReport): string {
 
 function profileSection(report: RunReport): string {
   const lines: string[] = [];
-  lines.push(`From \`${report.command}\` on ${report.date}. The orchestrator ran under \`node --cpu-prof\`; percentages are of its busy (non-idle) time.`);
+  lines.push(`From \`${report.command}\` on ${report.date}, orchestrator at ${report.commit}. The orchestrator ran under \`node --cpu-prof\`; percentages are of its busy (non-idle) time.`);
   for (const p of report.profiles ?? []) {
     lines.push('');
     lines.push(`**${p.file.split('/').pop()}** — ${fmtNumber(p.busyMs / 1000)} s busy of ${fmtNumber(p.totalMs / 1000)} s sampled after start-up (the first ${fmtNumber(p.skippedMs / 1000)} s, module loading and migrations, skipped).`);
