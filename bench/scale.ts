@@ -29,11 +29,11 @@ export function scaleFor(mode: Mode): Scale {
       return {
         mode,
         loadProcs: 2,
-        idle: { runners: 1000, seconds: 4, warmupSeconds: 2 },
-        dispatch: { runs: 4000, runners: 64, maxSeconds: 8 },
-        pickup: { pollers: 200, runs: 300, everyMs: 10, wait: 20 },
-        fleet: { runners: 2000, wait: 5, rampSeconds: 2, settleSeconds: 1, windowSeconds: 3, procs: 2 },
-        logs: { runners: 64, chunkBytes: 64 * 1024, seconds: 3 },
+        idle: { runners: 500, seconds: 3, warmupSeconds: 1 },
+        dispatch: { runs: 2000, runners: 64, maxSeconds: 5 },
+        pickup: { pollers: 200, runs: 200, everyMs: 10, wait: 20 },
+        fleet: { runners: 1000, wait: 4, rampSeconds: 2, settleSeconds: 1, windowSeconds: 3, procs: 2 },
+        logs: { runners: 64, chunkBytes: 64 * 1024, seconds: 2 },
       };
     case 'tiny':
       return {
