@@ -21,7 +21,8 @@ async function main(): Promise<void> {
   }
   const { config, generated } = loaded;
   const pulse = await createApp(config);
-  await pulse.app.listen({ port: config.port, host: config.host });
+  // A deep accept queue: a fleet reconnecting at once (after a restart) queues instead of being reset.
+  await pulse.app.listen({ port: config.port, host: config.host, backlog: 4096 });
   const scheme = config.tlsCert ? 'https' : 'http';
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const address = pulse.app.getHttpServer().address();
