@@ -38,12 +38,17 @@ export class DispatchService {
     private readonly runs: RunRepository,
   ) {}
 
-  async exchange(runner: RunnerView, ready: boolean, listed: string[] | undefined): Promise<Exchange> {
+  /**
+   * `knownIdle`: this process saw the runner hold nothing a moment ago, so the look for a held
+   * run is skipped. If it does hold one (handed out by another process), the claim hits the
+   * unique index and the full exchange below re-offers it.
+   */
+  async exchange(runner: RunnerView, ready: boolean, listed: string[] | undefined, knownIdle = false): Promise<Exchange> {
     if (!listed || listed.length === 0) {
       // The common idle case, in as few round trips as possible: a runner that lists nothing and
       // holds nothing has nothing to acknowledge, release or cancel. The claim is one UPDATE;
       // the unique index settles a race between two heartbeats of the same runner.
-      const held = await this.runs.heldBy(this.db.manager, runner.id);
+      const held = knownIdle ? undefined : await this.runs.heldBy(this.db.manager, runner.id);
       if (!held) {
         if (!ready || !runner.enabled) return { cancel: [], holding: false, requeued: 0 };
         try {

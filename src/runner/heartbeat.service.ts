@@ -78,7 +78,7 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     }
 
     const view = known?.view ?? (await this.markAlive(runnerId, req, ip));
-    const exchange = await this.dispatch.exchange(view, ready, req.runs);
+    const exchange = await this.dispatch.exchange(view, ready, req.runs, known?.holding === false);
     if (exchange.requeued > 0) await this.announce(exchange.requeued);
     let run = exchange.assignment;
     const fresh = exchange.fresh === true;

@@ -26,6 +26,7 @@ import {
   UpdateResponse,
 } from './runner.dto';
 import type { AuthenticatedRunner } from './runner-cache';
+import { RunnerCache } from './runner-cache';
 import { RunnerService } from './runner.service';
 
 /** The caller must be the runner its token belongs to (SPEC section 2: 403 otherwise). */
@@ -53,6 +54,7 @@ export class RunnerProtocolController {
     private readonly logs: LogService,
     private readonly results: ResultService,
     private readonly metrics: MetricsService,
+    private readonly cache: RunnerCache,
   ) {}
 
   @Post('registration')
@@ -124,6 +126,8 @@ export class RunnerProtocolController {
   ): Promise<CompleteResponse> {
     sameRunner(runner, runnerId);
     await this.results.complete(runner.id, projectId, body.messageId, body.result);
+    // It holds nothing now (one run per runner): its next heartbeat need not look.
+    this.cache.setHolding(runner.id, false);
     return { status: 'OK' };
   }
 }
