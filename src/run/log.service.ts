@@ -2,6 +2,7 @@ import { BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { EventEmitter } from 'node:events';
 import { DataSource } from 'typeorm';
+import { returned } from '../common/sql';
 import { Conflict, LeaseLost, NotFound, OffsetGap } from '../common/errors';
 import type { PulseConfig } from '../config/config';
 import { PULSE_CONFIG } from '../config/config.module';
@@ -34,6 +35,29 @@ export class LogService implements BeforeApplicationShutdown {
   ) {}
 
   async append(runnerId: string, runId: string, messageId: string, offset: number, logs: string): Promise<AppendResult> {
+    const bytes = Buffer.from(logs, 'utf8');
+    // The common case in one statement: the lease holder appends new bytes exactly at the end
+    // of its log, under the cap. The UPDATE takes the row lock and re-checks the offset under it,
+    // so concurrent appends to one run still line up. Anything else (a re-send, a gap, the cap, a
+    // stale lease, a final run) takes the locked path below, which handles it precisely.
+    const fast = returned<{ log_offset: string; cancel: boolean }>(
+      await this.db.query(
+        `WITH moved AS (
+           UPDATE run SET log_offset = log_offset + $5, log_stored = log_stored + $5, acknowledged = true
+           WHERE id = $1 AND runner_id = $2 AND message_id = $3 AND state = '${RunState.Running}'
+             AND log_offset = $4 AND log_offset + $5 <= $7
+           RETURNING log_offset, log_stored - $5 AS pos, cancel_requested_at IS NOT NULL AS cancel
+         ), stored AS (
+           INSERT INTO run_log_chunk (run_id, pos, data) SELECT $1::uuid, pos, $6::bytea FROM moved WHERE $5::bigint > 0
+         )
+         SELECT log_offset, cancel FROM moved`,
+        [runId, runnerId, messageId, offset, bytes.length, bytes, this.config.logMaxBytes],
+      ),
+    );
+    if (fast.length > 0) {
+      if (bytes.length > 0) this.appended.emit(runId);
+      return { offset: Number(fast[0].log_offset), cancel: fast[0].cancel };
+    }
     const result = await this.db.transaction(async (tx) => {
       const run = await this.runs.lockById(tx, runId);
       if (!run) throw new NotFound(`run ${runId} does not exist`);
@@ -47,7 +71,6 @@ export class LogService implements BeforeApplicationShutdown {
       if (offset > current) {
         throw new OffsetGap(`offset ${offset} is beyond the ${current} bytes stored: resend from expectedOffset`, current);
       }
-      const bytes = Buffer.from(logs, 'utf8');
       const fresh = bytes.subarray(Math.min(bytes.length, current - offset));
       let stored = Number(run.log_stored);
       const cap = this.config.logMaxBytes;
