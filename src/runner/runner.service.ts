@@ -60,8 +60,8 @@ export class RunnerService {
     const token = newRunnerToken();
     await this.db.query(
       `INSERT INTO runner (id, name, token_hash, labels, framework, framework_name, system,
-                           res_cpu, res_memory, res_disk, ip, last_heartbeat_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())`,
+                           res_cpu, res_memory, res_disk, ip)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
       [
         id,
         req.name ?? `runner-${id.slice(0, 8)}`,
