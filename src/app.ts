@@ -5,6 +5,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { readFileSync } from 'node:fs';
 import { AppModule } from './app.module';
 import { DomainErrorFilter } from './common/error.filter';
+import { QuietLogger } from './common/quiet-logger';
 import { validationPipe } from './common/validation';
 import type { PulseConfig } from './config/config';
 import type { DatabaseTarget } from './database/data-source-options';
@@ -37,7 +38,8 @@ const LEVELS: Record<PulseConfig['logLevel'], LogLevel[]> = {
  * the e2e tests both use it, so tests run exactly what production runs.
  */
 export async function createApp(config: PulseConfig, options: CreateAppOptions = {}): Promise<PulseApp> {
-  Logger.overrideLogger(options.logger ?? LEVELS[config.logLevel]);
+  const logger = options.logger === false ? false : new QuietLogger({ logLevels: options.logger ?? LEVELS[config.logLevel] });
+  Logger.overrideLogger(logger);
   let embedded: EmbeddedPostgres | undefined;
   let target: DatabaseTarget;
   if (config.databaseUrl) {
@@ -57,7 +59,7 @@ export async function createApp(config: PulseConfig, options: CreateAppOptions =
       ...(https && { https }),
     });
     const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, target), adapter, {
-      logger: options.logger ?? LEVELS[config.logLevel],
+      logger,
     });
     configureApp(app);
     await app.init();
