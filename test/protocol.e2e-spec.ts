@@ -238,6 +238,85 @@ describe('runner protocol (SPEC section 2)', () => {
     });
   });
 
+  describe('validation of the hot routes (fast path and full rules agree)', () => {
+    it('heartbeat, update and complete refuse bad bodies with 400 naming the field, and accept the unusual valid ones', async () => {
+      const label = 'val-1';
+      const runner = await TestRunner.register(pulse, { labels: [label] });
+      const bad: Array<[Record<string, unknown>, string]> = [
+        [{ status: 'ready' }, 'id'],
+        [{ id: runner.id }, 'status'],
+        [{ id: runner.id, status: 'idle' }, 'status'],
+        [{ id: runner.id, status: 'ready', wait: -1 }, 'wait'],
+        [{ id: runner.id, status: 'ready', wait: 3601 }, 'wait'],
+        [{ id: runner.id, status: 'ready', wait: '5' }, 'wait'],
+        [{ id: runner.id, status: 'ready', runs: ['not-a-uuid'] }, 'runs'],
+        [{ id: runner.id, status: 'ready', runs: Array.from({ length: 101 }, () => runner.id) }, 'runs'],
+        [{ id: runner.id, status: 'ready', runs: 'x' }, 'runs'],
+        [{ id: runner.id, status: 'ready', colour: 'red' }, 'colour'],
+        [{ id: runner.id, status: 'ready', usage: { cpu: -1 } }, 'usage.cpu'],
+      ];
+      const post = (path: string, body: unknown) => pulse.http.post(path).set(runner.auth).send(body as object);
+      for (const [body, field] of bad) {
+        const res = await post('/api/runner/heartbeat', body);
+        expect([res.status, JSON.stringify(body)]).toEqual([400, JSON.stringify(body)]);
+        expect(JSON.stringify(res.body.message)).toContain(field);
+      }
+      const unusual = await post('/api/runner/heartbeat', {
+        id: runner.id,
+        status: 'busy',
+        wait: 0,
+        usage: { cpu: 1.5 },
+        framework: { name: 'shell', version: '1', constructorName: 'x' },
+      });
+      expect(unusual.status).toBe(200);
+
+      await submit(pulse, { namespace: label, labels: [label] });
+      const run = (await runner.heartbeat()).run!;
+      const updatePath = `/api/runner/runs/${run.id}/update`;
+      const badUpdates: Array<[unknown, string]> = [
+        [{ messageId: run.messageId, offset: -1, logs: '' }, 'offset'],
+        [{ messageId: run.messageId, offset: 1.5, logs: '' }, 'offset'],
+        [{ messageId: run.messageId, offset: 0, logs: 5 }, 'logs'],
+        [{ messageId: run.messageId, offset: 0 }, 'logs'],
+        [{ messageId: 'x', offset: 0, logs: '' }, 'messageId'],
+        [{ messageId: run.messageId, offset: 0, logs: '', extra: 1 }, 'extra'],
+        [[1, 2], 'messageId'],
+      ];
+      for (const [body, field] of badUpdates) {
+        const res = await post(updatePath, body);
+        expect([res.status, JSON.stringify(body)]).toEqual([400, JSON.stringify(body)]);
+        expect(JSON.stringify(res.body.message)).toContain(field);
+      }
+      expect((await post(updatePath, { messageId: run.messageId, offset: 0, logs: 'ok\n' })).status).toBe(200);
+
+      const completePath = `/api/runner/complete/${runner.id}/${run.project}`;
+      const result = { id: run.id, status: 'finished', exitCode: 0 };
+      const badCompletes: Array<[unknown, string]> = [
+        [{ messageId: run.messageId, result: { ...result, status: 'done' } }, 'status'],
+        [{ messageId: run.messageId, result: { ...result, exitCode: 0.5 } }, 'exitCode'],
+        [{ messageId: run.messageId, result: { ...result, exitCode: 2 ** 31 } }, 'exitCode'],
+        [{ messageId: run.messageId, result: { ...result, logBytes: -3 } }, 'logBytes'],
+        [{ messageId: run.messageId, result: { ...result, colour: 'red' } }, 'colour'],
+        [{ messageId: run.messageId, result: { status: 'finished' } }, 'id'],
+        [{ messageId: run.messageId, result: 'finished' }, 'result'],
+        [{ messageId: run.messageId }, 'result'],
+        [{ messageId: run.messageId, result, extra: true }, 'extra'],
+      ];
+      for (const [body, field] of badCompletes) {
+        const res = await post(completePath, body);
+        expect([res.status, JSON.stringify(body)]).toEqual([400, JSON.stringify(body)]);
+        expect(JSON.stringify(res.body.message)).toContain(field);
+      }
+      const done = await post(completePath, {
+        messageId: run.messageId,
+        result: { ...result, outcome: 'Killed', data: { mutant: 7 }, logBytes: 3 },
+      });
+      expect(done.status).toBe(200);
+      const stored = await pulse.http.get(`/api/runs/${run.id}`).set(pulse.admin).expect(200);
+      expect(stored.body).toMatchObject({ state: 'finished' });
+    });
+  });
+
   describe('deregistration', () => {
     it('blacklists the runner (exact 403 body) and puts its run back in the queue', async () => {
       const runner = await TestRunner.register(pulse, { labels: ['de-1'] });

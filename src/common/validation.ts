@@ -1,4 +1,5 @@
-import { BadRequestException, ValidationError, ValidationPipe } from '@nestjs/common';
+import { ArgumentMetadata, BadRequestException, ValidationError, ValidationPipe } from '@nestjs/common';
+import { fastCheckFor } from './fast-bodies';
 
 function describe(errors: ValidationError[], parent = ''): string[] {
   return errors.flatMap((e) => {
@@ -12,11 +13,23 @@ function describe(errors: ValidationError[], parent = ''): string[] {
 }
 
 /**
+ * Nest's ValidationPipe, except that a body whose DTO registered a fast check (src/common/
+ * fast-bodies.ts: the hot runner routes) and passes it is used as it is. Whatever the check does
+ * not accept is validated in full, so the rules and the 400 messages are those of the DTO.
+ */
+class PulseValidationPipe extends ValidationPipe {
+  override transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (metadata.type === 'body' && fastCheckFor(metadata.metatype)?.(value)) return Promise.resolve(value);
+    return super.transform(value, metadata) as Promise<unknown>;
+  }
+}
+
+/**
  * Bodies and queries are validated against their DTO classes; unknown fields are refused (400)
  * and every message names the field, with its full path for nested objects.
  */
 export function validationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new PulseValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,

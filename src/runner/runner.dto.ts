@@ -17,6 +17,7 @@ import {
   MinLength,
   ValidateNested,
 } from 'class-validator';
+import { completeBody, fastBody, heartbeatBody, updateBody } from '../common/fast-bodies';
 import { PageQuery } from '../common/pagination';
 import { NoNul } from '../common/validators';
 import { ResourcesDto } from '../run/run.dto';
@@ -122,6 +123,8 @@ export class HeartbeatRequest {
   wait?: number;
 }
 
+fastBody(HeartbeatRequest, heartbeatBody);
+
 export class RunAssignment {
   @ApiProperty({ format: 'uuid' }) id: string;
   @ApiProperty({ format: 'uuid', description: 'The batch' }) project: string;
@@ -159,6 +162,8 @@ export class UpdateRequest {
   @IsString()
   logs: string;
 }
+
+fastBody(UpdateRequest, updateBody);
 
 export class UpdateResponse {
   @ApiProperty({ description: 'Log length in bytes after the append' }) offset: number;
@@ -207,10 +212,13 @@ export class CompleteRequest {
   messageId: string;
 
   @ApiProperty({ type: ResultDto })
+  @IsObject()
   @ValidateNested()
   @Type(() => ResultDto)
   result: ResultDto;
 }
+
+fastBody(CompleteRequest, completeBody);
 
 export class CompleteResponse {
   @ApiProperty({ example: 'OK' }) status: 'OK';
