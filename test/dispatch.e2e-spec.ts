@@ -70,6 +70,25 @@ describe('dispatch rules', () => {
     expect(await state(small.runs[0])).toBe('running');
   });
 
+  it('fair share holds when many runners ask at once (their claims are taken together)', async () => {
+    const label = 'burst';
+    const jobs = (n: number) => ({ repos: ['https://example.com/a.git'], jobs: Array.from({ length: n }, () => ({})) });
+    // A's runs are the oldest and two of them run already: oldest-first alone would give A every run.
+    const a = await submit(pulse, { namespace: 'burst-a', labels: [label], ...jobs(20) });
+    const early = await Promise.all([0, 1].map(() => TestRunner.register(pulse, { labels: [label] })));
+    for (const r of early) expect(a.runs).toContain((await r.heartbeat()).run!.id);
+    const b = await submit(pulse, { namespace: 'burst-b', labels: [label], ...jobs(20) });
+    const c = await submit(pulse, { namespace: 'burst-c', labels: [label], ...jobs(20) });
+    const runners = await Promise.all(Array.from({ length: 12 }, () => TestRunner.register(pulse, { labels: [label] })));
+    const got = (await Promise.all(runners.map((r) => r.heartbeat()))).map((h) => h.run!.id);
+    expect(new Set(got).size).toBe(12);
+    const running = [a, b, c].map((s) => 2 * Number(s === a) + got.filter((id) => s.runs.includes(id)).length);
+    // 14 running over three namespaces: 5, 5, 4 when the claims go one by one; two batches in
+    // flight at once may each miss the other's picks, so allow one more either way.
+    expect(Math.max(...running) - Math.min(...running)).toBeLessThanOrEqual(2);
+    expect(running.reduce((x, y) => x + y)).toBe(14);
+  });
+
   it('a runner never holds two runs, and a run is never handed to two runners', async () => {
     const { runs } = await submit(pulse, { namespace: 'race', labels: ['race'], repos: ['https://example.com/a.git'], jobs: Array.from({ length: 30 }, () => ({})) });
     const runners = await Promise.all(Array.from({ length: 10 }, () => TestRunner.register(pulse, { labels: ['race'] })));

@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Prefix of every runner token, so secret scanners can spot a leaked one. */
 export const RUNNER_TOKEN_PREFIX = 'pulse_rt_';
@@ -8,7 +8,12 @@ export function newRunnerToken(): string {
 }
 
 export function sha256(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
+  return hash('sha256', value, 'buffer');
+}
+
+/** The SHA-256 of a string as hex: the runner token cache's key (one call, no Hash object). */
+export function sha256Hex(value: string): string {
+  return hash('sha256', value, 'hex');
 }
 
 /**

@@ -3,6 +3,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import type { RunRow } from './run.entity';
+import { Coalescer } from '../common/coalescer';
+import { allocate } from './fair-share';
 import { RunnerCapacity, RunRepository } from './run.repository';
 
 export interface RunnerView extends RunnerCapacity {
@@ -25,6 +27,10 @@ export interface Exchange {
 
 const UNIQUE_VIOLATION = '23505';
 
+/** A claim found that the runner holds a run already (handed out by another process). */
+const HELD = 'held';
+type ClaimOutcome = RunRow | undefined | typeof HELD;
+
 /**
  * What happens to runs in a heartbeat (SPEC sections 2 and 4), in one transaction:
  * acknowledge what the runner lists, treat acknowledged runs it stopped listing as lost, tell it
@@ -33,6 +39,9 @@ const UNIQUE_VIOLATION = '23505';
  */
 @Injectable()
 export class DispatchService {
+  /** Claims outside a transaction, gathered: one pair of statements for every runner asking at once. */
+  private readonly claims = new Coalescer<RunnerView, ClaimOutcome>((views) => this.claimMany(views));
+
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     private readonly runs: RunRepository,
@@ -51,11 +60,9 @@ export class DispatchService {
       const held = knownIdle ? undefined : await this.runs.heldBy(this.db.manager, runner.id);
       if (!held) {
         if (!ready || !runner.enabled) return { cancel: [], holding: false, requeued: 0 };
-        try {
-          const claimed = await this.claim(this.db.manager, runner);
+        const claimed = await this.claims.submit(runner);
+        if (claimed !== HELD) {
           return { assignment: claimed, fresh: claimed !== undefined, cancel: [], holding: false, requeued: 0 };
-        } catch (err) {
-          if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err;
         }
       }
     }
@@ -75,10 +82,70 @@ export class DispatchService {
    * transaction; if the runner took a run meanwhile, the unique index refuses a second one.
    */
   async claimFor(runner: RunnerView): Promise<RunRow | undefined> {
+    const claimed = await this.claims.submit(runner);
+    return claimed === HELD ? undefined : claimed;
+  }
+
+  /**
+   * The claims of one moment, together. Runners of the same capacity (labels, framework,
+   * resources) share one namespace choice and one claim statement; a runner asking twice in one
+   * batch claims alone after it.
+   */
+  private async claimMany(views: RunnerView[]): Promise<ClaimOutcome[]> {
+    const out: ClaimOutcome[] = views.map(() => undefined);
+    const groups = new Map<string, number[]>();
+    const again: number[] = [];
+    const seen = new Set<string>();
+    views.forEach((v, i) => {
+      if (seen.has(v.id)) {
+        again.push(i);
+        return;
+      }
+      seen.add(v.id);
+      const key = JSON.stringify([v.labels, v.framework, v.cpu, v.memory, v.disk]);
+      const group = groups.get(key);
+      if (group) group.push(i);
+      else groups.set(key, [i]);
+    });
+    await Promise.all([...groups.values()].map((group) => this.claimGroup(views, group, out, true)));
+    for (const i of again) out[i] = await this.claimOne(views[i]);
+    return out;
+  }
+
+  private async claimGroup(views: RunnerView[], group: number[], out: ClaimOutcome[], retry: boolean): Promise<void> {
+    if (group.length === 1) {
+      out[group[0]] = await this.claimOne(views[group[0]]);
+      return;
+    }
+    const cap = views[group[0]];
+    const want = allocate(await this.runs.candidateQueues(this.db.manager, cap, group.length), group.length);
+    const asked = want.reduce((sum, w) => sum + w.count, 0);
+    if (asked === 0) return;
+    let taken: Array<{ run: RunRow; index: number }>;
+    try {
+      const leases = group.map((i) => ({ runnerId: views[i].id, messageId: randomUUID() }));
+      taken = await this.runs.claimBatch(this.db.manager, cap, want, leases);
+    } catch {
+      // One of them holds a run already (the unique index refused the statement), or the
+      // statement lost a deadlock: each claims on its own, which says which one holds.
+      for (const i of group) out[i] = await this.claimOne(views[i]);
+      return;
+    }
+    const served = new Set<number>();
+    for (const t of taken) {
+      out[group[t.index]] = t.run;
+      served.add(t.index);
+    }
+    // Others took some of the runs counted (SKIP LOCKED): the rest of the group looks once more.
+    const left = group.filter((_, j) => !served.has(j));
+    if (retry && taken.length > 0 && taken.length < asked && left.length > 0) await this.claimGroup(views, left, out, false);
+  }
+
+  private async claimOne(runner: RunnerView): Promise<ClaimOutcome> {
     try {
       return await this.claim(this.db.manager, runner);
     } catch (err) {
-      if ((err as { code?: string }).code === UNIQUE_VIOLATION) return undefined;
+      if ((err as { code?: string }).code === UNIQUE_VIOLATION) return HELD;
       throw err;
     }
   }

@@ -13,6 +13,16 @@ export interface RunnerCapacity {
   disk: number;
 }
 
+/** A namespace's queue as a batch of claims sees it (RunRepository.candidateQueues). */
+export interface CandidateQueue {
+  namespace: string;
+  /** Its running runs now. */
+  running: number;
+  /** Priority and seq of its best waiting runs the runners can take (up to the batch's size), best first. */
+  priorities: number[];
+  seqs: number[];
+}
+
 export interface NewRun {
   id: string;
   repo: string;
@@ -124,6 +134,81 @@ export class RunRepository {
       [cap.labels, cap.framework, cap.cpu, cap.memory, cap.disk],
     );
     return rows.map((r) => r.namespace);
+  }
+
+  /**
+   * For a batch of `k` claims by runners of this capacity: the namespaces with waiting runs they
+   * can take, with what the fair-share order needs: their running runs, and the priority and age
+   * of up to `k` of their best waiting runs, best first. One short index range per namespace.
+   */
+  async candidateQueues(tx: EntityManager, cap: RunnerCapacity, k: number): Promise<CandidateQueue[]> {
+    const rows: Array<{ namespace: string; running: string; priorities: number[]; seqs: string[] }> = await tx.query(
+      `SELECT n.name AS namespace, q.priorities, q.seqs,
+              (SELECT count(*) FROM run x WHERE x.namespace = n.name AND x.state = 'running') AS running
+       FROM namespace n
+       CROSS JOIN LATERAL (
+         SELECT array_agg(t.priority ORDER BY t.priority DESC, t.seq) AS priorities,
+                array_agg(t.seq ORDER BY t.priority DESC, t.seq) AS seqs
+         FROM (SELECT r.priority, r.seq FROM run r
+               WHERE r.namespace = n.name AND r.state = 'waiting' AND ${MATCHES_RUNNER}
+               ORDER BY r.priority DESC, r.seq LIMIT $6) t
+       ) q
+       WHERE q.priorities IS NOT NULL`,
+      [cap.labels, cap.framework, cap.cpu, cap.memory, cap.disk, k],
+    );
+    return rows.map((r) => ({
+      namespace: r.namespace,
+      running: Number(r.running),
+      priorities: r.priorities,
+      seqs: r.seqs.map(Number),
+    }));
+  }
+
+  /**
+   * Claims, in one statement, up to `want[i].count` of the best waiting runs of each namespace
+   * for runners of one capacity (`FOR UPDATE SKIP LOCKED`), and gives the i-th run to the i-th
+   * runner, each under its own fresh lease. Returns the runs taken with the index of their runner;
+   * fewer than asked when others took runs meanwhile. If one of the runners already holds a run,
+   * the unique index refuses the whole statement (23505) and nothing is taken.
+   */
+  async claimBatch(
+    tx: EntityManager,
+    cap: RunnerCapacity,
+    want: Array<{ namespace: string; count: number }>,
+    runners: Array<{ runnerId: string; messageId: string }>,
+  ): Promise<Array<{ run: RunRow; index: number }>> {
+    const rows = returned<RunRow & { claim_n: string }>(await tx.query(
+      `WITH want AS (
+         SELECT * FROM unnest($6::text[], $7::int[]) WITH ORDINALITY AS w(namespace, k, ord)
+       ), picked AS (
+         SELECT p.id, row_number() OVER (ORDER BY w.ord, p.priority DESC, p.seq) AS n
+         FROM want w CROSS JOIN LATERAL (
+           SELECT r.id, r.priority, r.seq FROM run r
+           WHERE r.namespace = w.namespace AND r.state = 'waiting' AND ${MATCHES_RUNNER}
+           ORDER BY r.priority DESC, r.seq LIMIT w.k
+           FOR UPDATE SKIP LOCKED
+         ) p
+       ), who AS (
+         SELECT * FROM unnest($8::uuid[], $9::uuid[]) WITH ORDINALITY AS a(runner_id, message_id, n)
+       )
+       UPDATE run SET state = 'running', runner_id = who.runner_id, message_id = who.message_id,
+              attempt = run.attempt + 1, acknowledged = false, dispatched_at = now(), started_at = now(), reason = NULL
+       FROM picked JOIN who USING (n)
+       WHERE run.id = picked.id
+       RETURNING run.*, who.n AS claim_n`,
+      [
+        cap.labels,
+        cap.framework,
+        cap.cpu,
+        cap.memory,
+        cap.disk,
+        want.map((w) => w.namespace),
+        want.map((w) => w.count),
+        runners.map((r) => r.runnerId),
+        runners.map((r) => r.messageId),
+      ],
+    ));
+    return rows.map(({ claim_n, ...run }) => ({ run: run, index: Number(claim_n) - 1 }));
   }
 
   /**

@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { Cursors } from '../common/common.module';
 import { Conflict, Forbidden, NotFound, Unauthenticated } from '../common/errors';
 import { DEFAULT_LIMIT, Page } from '../common/pagination';
-import { newRunnerToken, RUNNER_TOKEN_PREFIX, secretEquals, sha256 } from '../common/secrets';
+import { newRunnerToken, RUNNER_TOKEN_PREFIX, secretEquals, sha256, sha256Hex } from '../common/secrets';
 import { returned } from '../common/sql';
 import type { PulseConfig } from '../config/config';
 import { PULSE_CONFIG } from '../config/config.module';
@@ -88,10 +88,10 @@ export class RunnerService {
     // Never query with an empty credential (typeorm #9316: an undefined filter matches any row).
     if (!token) throw new Unauthenticated('Missing bearer token: send Authorization: Bearer <runner_token>');
     if (!token.startsWith(RUNNER_TOKEN_PREFIX)) throw new Unauthenticated('Invalid runner token');
-    const digest = sha256(token);
-    const key = digest.toString('hex');
+    const key = sha256Hex(token);
     const cached = this.cache.token(key);
     if (cached) return cached;
+    const digest = Buffer.from(key, 'hex');
     const version = this.cache.version;
     const rows: Array<{ id: string; token_hash: Buffer; deregistered_at: Date | null }> = await this.db.query(
       `SELECT id, token_hash, deregistered_at FROM runner WHERE token_hash = $1`,
