@@ -5,10 +5,11 @@
  * server under test, and talks to the server over real HTTP keep-alive (or to PostgreSQL).
  */
 import autocannon from 'autocannon';
+import { createHash } from 'node:crypto';
 import { Client } from 'pg';
 import { JsonClient } from './lib/http';
 import { ADMIN_TOKEN, REGISTRATION_TOKEN } from './lib/server';
-import { mapLimit, sleep, wallMs } from './lib/util';
+import { ciLogChunks, mapLimit, sleep, wallMs } from './lib/util';
 
 export interface Runner {
   id: string;
@@ -322,13 +323,14 @@ const tasks: Record<string, Task> = {
   async logs({ url, runners, chunkBytes, seconds }: Args) {
     const http = new JsonClient(url);
     const tally = new Tally();
-    const line = 'pulse bench log line: the quick brown fox jumps over the lazy dog 0123456789\n';
-    const chunk = line.repeat(Math.ceil(chunkBytes / line.length)).slice(0, chunkBytes);
+    const chunks = ciLogChunks(16, chunkBytes, process.pid);
     let bytes = 0;
     let chunksSent = 0;
     let firstAt = Infinity;
     let lastAt = 0;
     const runIds: string[] = [];
+    /** sha256 of every byte each run's log was acknowledged with, to compare with what the API serves. */
+    const digests: Record<string, string> = {};
     const runs = await Promise.all(
       (runners as Runner[]).map(async (r) => {
         for (let i = 0; i < 100; i++) {
@@ -347,14 +349,19 @@ const tasks: Record<string, Task> = {
         runIds.push(run.id);
         const path = `/api/runner/runs/${run.id}/update`;
         let offset = 0;
+        let n = 0;
+        const digest = createHash('sha256');
         const ack = await http.post(path, { messageId: run.messageId, offset: 0, logs: '' }, r.token);
         tally.status(ack.status, 'update');
         firstAt = Math.min(firstAt, wallMs());
         while (wallMs() < until) {
           try {
+            const chunk = chunks[n % chunks.length];
             const res = await http.post(path, { messageId: run.messageId, offset, logs: chunk }, r.token);
             tally.status(res.status, 'update');
-            if (res.status === 200) {
+            if (res.status === 200 && res.body.offset === offset + chunk.length) {
+              n++;
+              digest.update(chunk);
               bytes += res.body.offset - offset;
               offset = res.body.offset;
               chunksSent++;
@@ -364,6 +371,7 @@ const tasks: Record<string, Task> = {
             tally.network(err);
           }
         }
+        digests[run.id] = digest.digest('hex');
         const done = await http.post(
           `/api/runner/complete/${r.id}/${run.project}`,
           { messageId: run.messageId, result: { id: run.id, status: 'finished', exitCode: 0, logBytes: offset } },
@@ -373,7 +381,7 @@ const tasks: Record<string, Task> = {
       }),
     );
     http.close();
-    return { bytes, chunks: chunksSent, firstAt, lastAt, runIds, tally: tally.toJSON() };
+    return { bytes, chunks: chunksSent, firstAt, lastAt, runIds, digests, tally: tally.toJSON() };
   },
 
   /** Reference for 2: plain pg workers, each its own connection: claim (SKIP LOCKED) + done. */
@@ -450,7 +458,7 @@ const tasks: Record<string, Task> = {
 
   /** Reference for 5: plain pg writers inserting `chunkBytes` bytea chunks for `seconds`. */
   async pglogs({ dbUrl, writers, chunkBytes, seconds }: Args) {
-    const data = Buffer.alloc(chunkBytes, 'pulse bench log line\n');
+    const chunks = ciLogChunks(16, chunkBytes, process.pid).map((c) => Buffer.from(c));
     let bytes = 0;
     let firstAt = Infinity;
     let lastAt = 0;
@@ -465,8 +473,10 @@ const tasks: Record<string, Task> = {
     await Promise.all(
       clients.map(async (c, w) => {
         let pos = 0;
+        let n = 0;
         firstAt = Math.min(firstAt, wallMs());
         while (wallMs() < until) {
+          const data = chunks[n++ % chunks.length];
           await c.query(`INSERT INTO bench_log_chunk (stream, pos, data) VALUES ($1, $2, $3)`, [`${process.pid}-${w}`, pos, data]);
           pos += data.length;
           bytes += data.length;

@@ -1,6 +1,13 @@
 import { startPulse, TestPulse, eventually } from './support/pulse';
 import { submit, TestRunner } from './support/protocol';
 
+/** A superagent parser that keeps the body as raw bytes. */
+function bytes(res: NodeJS.ReadableStream, done: (err: Error | null, body: Buffer) => void): void {
+  const parts: Buffer[] = [];
+  res.on('data', (c: Buffer) => parts.push(c));
+  res.on('end', () => done(null, Buffer.concat(parts)));
+}
+
 const FORBIDDEN = { statusCode: 403, message: 'Forbidden resource', error: 'Forbidden' };
 
 describe('runner protocol (SPEC section 2)', () => {
@@ -158,6 +165,36 @@ describe('runner protocol (SPEC section 2)', () => {
       expect(tail.text).toBe('world\n');
       const listed = await pulse.http.get(`/api/runs?batch=${run.project}`).set(pulse.admin).expect(200);
       expect(listed.body.items[0].logs).toBe(13);
+    });
+
+    it('large chunks (stored deflated) read back byte for byte, from any offset, with re-sends and follow', async () => {
+      const { runner, run } = await running('up-big');
+      const text = (from: number, n: number) =>
+        Array.from({ length: n }, (_, i) => `${from + i} build step é${from + i} compiled src/m${(from + i) * 7}.ts in ${(from + i) % 97} ms\n`).join('');
+      const a = text(0, 300);
+      const b = text(300, 300);
+      const c = text(600, 300);
+      const len = (t: string) => Buffer.byteLength(t);
+      expect((await runner.update(run, 0, a).expect(200)).body.offset).toBe(len(a));
+      expect((await runner.update(run, len(a), b).expect(200)).body.offset).toBe(len(a + b));
+      // A re-send of b's last line with c: only c's bytes are new (the locked path cuts the chunk).
+      const last = text(599, 1);
+      const res = await pulse.http
+        .post(`/api/runner/runs/${run.id}/update`)
+        .set(runner.auth)
+        .send({ messageId: run.messageId, offset: len(a + b) - len(last), logs: last + c });
+      expect(res.status).toBe(200);
+      expect(res.body.offset).toBe(len(a + b + c));
+      const whole = Buffer.from(a + b + c);
+      const log = await pulse.http.get(`/api/runs/${run.id}/logs`).set(pulse.admin).buffer(true).parse(bytes).expect(200);
+      expect((log.body as Buffer).equals(whole)).toBe(true);
+      for (const from of [1, len(a) - 3, len(a), len(a) + 4321, len(a + b + c) - 1]) {
+        const tail = await pulse.http.get(`/api/runs/${run.id}/logs?offset=${from}`).set(pulse.admin).buffer(true).parse(bytes).expect(200);
+        expect((tail.body as Buffer).equals(whole.subarray(from))).toBe(true);
+      }
+      await runner.complete(run, { status: 'finished', exitCode: 0, logBytes: len(a + b + c) }).expect(200);
+      const followed = await pulse.http.get(`/api/runs/${run.id}/logs?follow=1`).set(pulse.admin).buffer(true).parse(bytes).expect(200);
+      expect((followed.body as Buffer).equals(whole)).toBe(true);
     });
 
     it('409 for a stale messageId and for a final run', async () => {

@@ -65,3 +65,36 @@ export function fmtNumber(n: number | null | undefined): string {
   const digits = abs >= 100 ? 0 : abs >= 10 ? 1 : 2;
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 });
 }
+
+const STEPS = ['compile', 'test', 'lint', 'bundle', 'fetch', 'resolve', 'link', 'check'];
+const WORDS = ['parser', 'scheduler', 'runner', 'lease', 'queue', 'worker', 'cache', 'codec', 'router', 'store'];
+
+/**
+ * `count` log chunks of `bytes` ASCII bytes each that read like a CI job's output: timestamps,
+ * step names, paths, durations and hashes that change from line to line (seeded, so every run
+ * sends the same bytes). Deflate shrinks them about as much as real build logs (3-5 times), not
+ * the hundredfold of one repeated line.
+ */
+export function ciLogChunks(count: number, bytes: number, seed = 1): string[] {
+  let x = seed >>> 0 || 1;
+  const rnd = (n: number): number => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) % n;
+  };
+  const hex = (): string => (rnd(0x7fffffff) * 2 + rnd(2)).toString(16).padStart(8, '0');
+  const chunks: string[] = [];
+  let t = Date.UTC(2026, 10, 23, 9, 0, 0);
+  for (let c = 0; c < count; c++) {
+    let text = '';
+    while (text.length < bytes) {
+      t += rnd(250);
+      const step = STEPS[rnd(STEPS.length)];
+      const file = `src/${WORDS[rnd(WORDS.length)]}/${WORDS[rnd(WORDS.length)]}_${rnd(10000)}.ts`;
+      text += `${new Date(t).toISOString()} [job ${rnd(64)}] ${step} ${file} ok in ${rnd(5000)} ms (sha ${hex()}${hex()})\n`;
+    }
+    chunks.push(text.slice(0, bytes));
+  }
+  return chunks;
+}

@@ -6,6 +6,7 @@ import { returned } from '../common/sql';
 import { Conflict, LeaseLost, NotFound, OffsetGap } from '../common/errors';
 import type { PulseConfig } from '../config/config';
 import { PULSE_CONFIG } from '../config/config.module';
+import { packChunk, unpackChunk } from './log-codec';
 import { isFinal, RunState } from './run-state';
 import { RunRepository } from './run.repository';
 
@@ -36,6 +37,7 @@ export class LogService implements BeforeApplicationShutdown {
 
   async append(runnerId: string, runId: string, messageId: string, offset: number, logs: string): Promise<AppendResult> {
     const bytes = Buffer.from(logs, 'utf8');
+    const chunk = await packChunk(bytes);
     // The common case in one statement: the lease holder appends new bytes exactly at the end
     // of its log, under the cap. The UPDATE takes the row lock and re-checks the offset under it,
     // so concurrent appends to one run still line up. Anything else (a re-send, a gap, the cap, a
@@ -48,10 +50,11 @@ export class LogService implements BeforeApplicationShutdown {
              AND log_offset = $4 AND log_offset + $5 <= $7
            RETURNING log_offset, log_stored - $5 AS pos, cancel_requested_at IS NOT NULL AS cancel
          ), stored AS (
-           INSERT INTO run_log_chunk (run_id, pos, data) SELECT $1::uuid, pos, $6::bytea FROM moved WHERE $5::bigint > 0
+           INSERT INTO run_log_chunk (run_id, pos, data, len, deflated)
+           SELECT $1::uuid, pos, $6::bytea, $5, $8 FROM moved WHERE $5::bigint > 0
          )
          SELECT log_offset, cancel FROM moved`,
-        [runId, runnerId, messageId, offset, bytes.length, bytes, this.config.logMaxBytes],
+        [runId, runnerId, messageId, offset, bytes.length, chunk.data, this.config.logMaxBytes, chunk.deflated],
       ),
     );
     if (fast.length > 0) {
@@ -82,7 +85,14 @@ export class LogService implements BeforeApplicationShutdown {
           data = Buffer.concat([keep, marker]);
         }
         if (data.length > 0) {
-          await tx.query(`INSERT INTO run_log_chunk (run_id, pos, data) VALUES ($1, $2, $3)`, [runId, stored, data]);
+          const packed = await packChunk(data);
+          await tx.query(`INSERT INTO run_log_chunk (run_id, pos, data, len, deflated) VALUES ($1, $2, $3, $4, $5)`, [
+            runId,
+            stored,
+            packed.data,
+            data.length,
+            packed.deflated,
+          ]);
           stored += data.length;
         }
       }
@@ -110,13 +120,14 @@ export class LogService implements BeforeApplicationShutdown {
 
   /** The stored log from byte `from` on. */
   async read(runId: string, from: number): Promise<Buffer> {
-    const chunks: Array<{ pos: string; data: Buffer }> = await this.db.query(
-      `SELECT pos, data FROM run_log_chunk WHERE run_id = $1 AND pos + length(data) > $2 ORDER BY pos`,
+    const chunks: Array<{ pos: string; data: Buffer; deflated: boolean }> = await this.db.query(
+      `SELECT pos, data, deflated FROM run_log_chunk WHERE run_id = $1 AND pos + len > $2 ORDER BY pos`,
       [runId, from],
     );
     const parts = chunks.map((c) => {
       const pos = Number(c.pos);
-      return pos < from ? c.data.subarray(from - pos) : c.data;
+      const data = unpackChunk(c.data, c.deflated);
+      return pos < from ? data.subarray(from - pos) : data;
     });
     return Buffer.concat(parts);
   }

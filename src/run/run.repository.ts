@@ -294,8 +294,8 @@ export class RunRepository {
          WHERE r.id = l.id
          RETURNING r.id, r.state
        ), marked AS (
-         INSERT INTO run_log_chunk (run_id, pos, data)
-         SELECT id, log_stored, marker FROM lost WHERE NOT spent AND log_offset > 0
+         INSERT INTO run_log_chunk (run_id, pos, data, len)
+         SELECT id, log_stored, marker, length(marker) FROM lost WHERE NOT spent AND log_offset > 0
        )
        SELECT id, state FROM released`,
       [runnerId, reason, keep, which],
