@@ -161,7 +161,7 @@ npm run bench                     # full, under 5 minutes
 npm run bench -- --quick          # every scenario scaled down, under a minute after the build
 npm run bench -- --tiny           # seconds; what the e2e test runs (correctness only)
 npm run bench -- --only=1,2       # some scenarios
-npm run bench -- --profile        # also: --cpu-prof of the orchestrator in 1, 2, 4 and 5, auto_explain of the dispatch queries
+npm run bench -- --profile        # also: --cpu-prof of the orchestrator in 1 to 5, auto_explain of the dispatch queries
 \`\`\`
 
 Scenarios: (1) idle heartbeats, 1,000 runners as fast as they can for 15 s, vs a bare NestJS+Fastify

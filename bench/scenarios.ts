@@ -11,7 +11,7 @@ import type { Scale } from './scale';
 
 export interface Ctx {
   scale: Scale;
-  /** When set, the orchestrators of scenarios 1, 2, 4 and 5 write a V8 CPU profile here. */
+  /** When set, the orchestrators of scenarios 1 to 5 write a V8 CPU profile here. */
   profileDir?: string;
   /** Log the real queries' plans (auto_explain) during an extra dispatch pass of scenario 2. */
   explain: boolean;
@@ -530,7 +530,7 @@ export async function pickupLatency(ctx: Ctx, s: Scenario): Promise<void> {
   try {
     const db = await createDatabase('s3');
     s.defer(() => db.drop());
-    const orch = await orchestrator(db);
+    const orch = await orchestrator(db, {}, ctx.profileDir ? { dir: ctx.profileDir, name: 's3-pickup-latency.cpuprofile' } : undefined);
     s.defer(() => orch.stop());
     // The runners in loadProcs processes, the submitter alone in the last one.
     const pool = await ctx.load(ctx.scale.loadProcs + 1);

@@ -49,6 +49,8 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** Counts wake-ups: a poller that saw it change since it last looked missed one and looks again. */
   private wakes = 0;
+  /** Counts announcements (or passed-on wake-ups) that found too few waiters to wake. */
+  private shortWakes = 0;
   private emptyEpoch = -1;
   private emptyUntil = 0;
   private readonly goneListeners: Array<(runnerId: string | null) => void> = [];
@@ -133,13 +135,25 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
   /** Wakes up to k waiters, oldest first. */
   wake(k: number): void {
     this.wakes++;
+    if (k > this.waiters.length) this.shortWakes++;
     let budget = this.waiters.length;
     const wakeUp: WakeUp = {
       pass: () => {
-        if (budget-- > 0) this.waiters.shift()?.resolve(wakeUp);
+        const next = budget-- > 0 ? this.waiters.shift() : undefined;
+        if (next) next.resolve(wakeUp);
+        else this.shortWakes++;
       },
     };
     for (const waiter of this.waiters.splice(0, Math.max(0, k))) waiter.resolve(wakeUp);
+  }
+
+  /**
+   * Changes whenever an announcement could not wake as many waiters as it had runs (or a passed
+   * wake-up found nobody): work may then wait that no long poll was told about. A poll about to
+   * wait compares two readings to know whether it must look once more first.
+   */
+  get shortfall(): number {
+    return this.shortWakes;
   }
 
   /**

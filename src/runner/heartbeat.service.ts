@@ -64,6 +64,7 @@ export class HeartbeatService implements BeforeApplicationShutdown {
 
   async beat(runnerId: string, req: HeartbeatRequest, ip: string | null): Promise<HeartbeatBody> {
     const epoch = this.signal.epoch;
+    const short = this.signal.shortfall;
     const ready = req.status === 'ready';
     const listsNothing = !req.runs || req.runs.length === 0;
     const wait = Math.min(req.wait ?? 0, this.config.longPollMax);
@@ -72,7 +73,7 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     // Idle and recently seen, with no run waiting anywhere: nothing to write, nothing to claim.
     const known = this.cache.fresh(runnerId);
     if (known && !known.holding && listsNothing && this.signal.queueKnownEmpty()) {
-      const run = ready && known.view.enabled && wait > 0 ? await this.longPoll(known.view, wait * 1000, epoch) : undefined;
+      const run = ready && known.view.enabled && wait > 0 ? await this.longPoll(known.view, wait * 1000, short) : undefined;
       if (run) this.handedOut(runnerId, run);
       return this.answer(run, []);
     }
@@ -86,7 +87,7 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     if (!run && !exchange.holding) this.lookForAnyWork(epoch);
 
     if (!run && ready && view.enabled && !exchange.holding && exchange.cancel.length === 0 && wait > 0) {
-      run = await this.longPoll(view, wait * 1000, epoch);
+      run = await this.longPoll(view, wait * 1000, short);
       if (run) this.handedOut(runnerId, run);
     } else if (run && fresh) {
       this.metrics.observeDispatchLatency((Date.now() - new Date(run.created_at).getTime()) / 1000);
@@ -124,10 +125,11 @@ export class HeartbeatService implements BeforeApplicationShutdown {
   }
 
   /** Waits for an announcement of work and tries to claim it; passes a wake-up it cannot use on. */
-  private async longPoll(view: RunnerView, ms: number, epoch: number): Promise<RunRow | undefined> {
+  private async longPoll(view: RunnerView, ms: number, short: number): Promise<RunRow | undefined> {
     const deadline = Date.now() + ms;
-    // Work announced between our claim attempt and now would otherwise wait for the next poll.
-    if (this.signal.epoch !== epoch) {
+    // Work announced between our claim attempt and now woke other waiters, unless there were too
+    // few of them: then it may wait for nobody, so look once more before waiting.
+    if (this.signal.shortfall !== short) {
       const run = await this.dispatch.claimFor(view);
       if (run) return run;
     }
