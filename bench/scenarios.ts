@@ -547,6 +547,7 @@ export async function pickupLatency(ctx: Ctx, s: Scenario): Promise<void> {
     const polling = Promise.all(runnerSets.map((set, i) => pool.run(i, 'longpoll', { url: orch.url, runners: set, wait })));
     await sleep(ctx.scale.mode === 'tiny' ? 500 : 1500);
     const cpu = new CpuBreakdown([orch.pid], pool.pids).start();
+    await loopDelay(http); // resets the orchestrator's event-loop delay figures
     const submitted = await pool.run(runnerProcs, 'submitter', { url: orch.url, count: runs, everyMs, namespace: NAMESPACE, repo: REPO });
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
@@ -554,6 +555,7 @@ export async function pickupLatency(ctx: Ctx, s: Scenario): Promise<void> {
       if ((st.finished ?? 0) >= runs) break;
       await sleep(50);
     }
+    const lag = await loopDelay(http);
     s.share('orchestrator', cpu.stop());
     pool.stopTasks();
     const polled = await polling;
@@ -602,6 +604,8 @@ export async function pickupLatency(ctx: Ctx, s: Scenario): Promise<void> {
     s.row({ metric: 'pickup p99 (from response)', unit: 'ms', ours: percentile(fromResponse, 99), reference: percentile(refLat, 99), referenceName: refName, target: '≤ 50 ms', check: (o) => o <= 50 });
     s.row({ metric: 'pickup max (from response)', unit: 'ms', ours: Math.max(...fromResponse), reference: Math.max(...refLat), referenceName: refName, target: '—' });
     s.row({ metric: 'pickup p99 (from request)', unit: 'ms', ours: percentile(fromRequest, 99), reference: null, referenceName: '', target: '—' });
+    s.row({ metric: 'orchestrator event-loop delay p99', unit: 'ms', ours: lag.p99, reference: null, referenceName: '', target: '—' });
+    s.row({ metric: 'orchestrator event-loop delay max', unit: 'ms', ours: lag.max, reference: null, referenceName: '', target: '—' });
     s.bound.push(boundOf('Pickup', s.cpu[0], cpuCores()));
     s.raw.ours = {
       p50: percentile(fromResponse, 50),
@@ -617,6 +621,15 @@ export async function pickupLatency(ctx: Ctx, s: Scenario): Promise<void> {
   } finally {
     await s.cleanup();
   }
+}
+
+/** The orchestrator's event-loop delay (ms) since the previous call, from GET /metrics. */
+async function loopDelay(http: JsonClient): Promise<{ p99: number; max: number }> {
+  const res = await http.request('GET', '/metrics');
+  const text = typeof res.body === 'string' ? res.body : '';
+  const q = (quantile: string): number =>
+    1000 * Number(new RegExp(`^pulse_event_loop_delay_seconds\\{quantile="${quantile}"\\} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
+  return { p99: q('0.99'), max: q('1') };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -40,6 +40,10 @@ describe('operations', () => {
     expect(res.text).toMatch(/^pulse_queue_depth\{namespace="metrics-ns"\} 1$/m);
     expect(res.text).toMatch(/^pulse_runners\{state="running"\} 1$/m);
     expect(res.text).toMatch(/^# TYPE pulse_sweeps_total counter$/m);
+    for (const q of ['0.5', '0.99', '1']) {
+      const value = new RegExp(`^pulse_event_loop_delay_seconds\\{quantile="${q}"\\} (\\S+)$`, 'm').exec(res.text)?.[1];
+      expect(Number(value)).toBeGreaterThanOrEqual(0);
+    }
   });
 
   it('limits runner routes per runner (429 with Retry-After), not per IP', async () => {

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 type Labels = Record<string, string>;
 
@@ -20,6 +21,8 @@ function key(labels: Labels): string {
 export class MetricsService {
   private readonly counters = new Map<string, { help: string; values: Map<string, number> }>();
   private readonly latency = { buckets: new Array<number>(LATENCY_BUCKETS.length).fill(0), sum: 0, count: 0 };
+  /** How late the event loop ran timers, sampled every 10 ms; reset at every scrape. */
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
   constructor() {
     this.define('pulse_heartbeats_total', 'Heartbeats answered');
@@ -27,6 +30,7 @@ export class MetricsService {
     this.define('pulse_log_bytes_total', 'Log bytes received from runners');
     this.define('pulse_sweeps_total', 'Runs and runners changed by sweeps, by reason');
     this.define('pulse_rate_limited_total', 'Runner requests refused with 429');
+    this.loopDelay.enable();
   }
 
   private define(name: string, help: string): void {
@@ -63,6 +67,13 @@ export class MetricsService {
     lines.push(`# HELP ${h} Seconds from submission to hand-out to a runner`, `# TYPE ${h} histogram`);
     LATENCY_BUCKETS.forEach((bound, i) => lines.push(`${h}_bucket{le="${bound}"} ${this.latency.buckets[i]}`));
     lines.push(`${h}_bucket{le="+Inf"} ${this.latency.count}`, `${h}_sum ${this.latency.sum}`, `${h}_count ${this.latency.count}`);
+    const d = this.loopDelay;
+    const lag = 'pulse_event_loop_delay_seconds';
+    lines.push(`# HELP ${lag} How late this process's event loop ran, since the previous scrape`, `# TYPE ${lag} gauge`);
+    for (const [q, v] of [['0.5', d.percentile(50)], ['0.99', d.percentile(99)], ['1', d.max]] as const) {
+      lines.push(`${lag}{quantile="${q}"} ${d.count > 0 ? v / 1e9 : 0}`);
+    }
+    d.reset();
     for (const gauge of gauges) {
       lines.push(`# HELP ${gauge.name} ${gauge.help}`, `# TYPE ${gauge.name} gauge`);
       for (const s of gauge.samples) {
