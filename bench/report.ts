@@ -159,7 +159,7 @@ figures of every run are in \`bench/results/*.json\` (not committed).
 \`\`\`
 npm run bench                     # full, under 5 minutes
 npm run bench -- --quick          # every scenario scaled down, under a minute after the build
-npm run bench -- --tiny           # seconds; what the e2e test runs (correctness only)
+npm run bench -- --tiny           # under a minute; what the e2e test runs (correctness only)
 npm run bench -- --only=1,2       # some scenarios
 npm run bench -- --profile        # also: --cpu-prof of the orchestrator in 1 to 5, auto_explain of the dispatch queries
 \`\`\`

@@ -29,10 +29,10 @@ export function scaleFor(mode: Mode): Scale {
       return {
         mode,
         loadProcs: 2,
-        idle: { runners: 500, seconds: 3, warmupSeconds: 1 },
-        dispatch: { runs: 2000, runners: 64, maxSeconds: 5 },
-        pickup: { pollers: 200, runs: 200, everyMs: 10, wait: 20 },
-        fleet: { runners: 1000, wait: 4, rampSeconds: 2, settleSeconds: 1, windowSeconds: 3, procs: 2 },
+        idle: { runners: 300, seconds: 2, warmupSeconds: 0.5 },
+        dispatch: { runs: 1000, runners: 64, maxSeconds: 5 },
+        pickup: { pollers: 200, runs: 150, everyMs: 10, wait: 20 },
+        fleet: { runners: 600, wait: 2, rampSeconds: 1, settleSeconds: 0.5, windowSeconds: 2, procs: 2 },
         logs: { runners: 64, chunkBytes: 64 * 1024, seconds: 2 },
       };
     case 'tiny':
