@@ -142,6 +142,29 @@ describe('runner protocol (SPEC section 2)', () => {
     });
   });
 
+  describe('many runners at once (their liveness writes and lookups are grouped)', () => {
+    it('each runner keeps its own facts, and a deregistered one among them gets 403', async () => {
+      const runners = await Promise.all(Array.from({ length: 12 }, () => TestRunner.register(pulse, { labels: ['crowd'] })));
+      const gone = runners[5];
+      await gone.deregister().expect(200);
+      const answers = await Promise.all(
+        runners.map((r, i) =>
+          r.heartbeatRaw({ status: 'ready', runs: [], usage: { cpu: i, memory: 100 + i }, framework: { name: `fw-${i}`, version: '1' } }),
+        ),
+      );
+      answers.forEach((res, i) => expect([i, res.status]).toEqual([i, i === 5 ? 403 : 200]));
+      for (const [i, r] of runners.entries()) {
+        if (i === 5) continue;
+        const detail = (await pulse.http.get(`/api/runners/${r.id}`).set(pulse.admin).expect(200)).body;
+        expect(detail.usage).toEqual({ cpu: i, memory: 100 + i });
+        expect(detail.framework).toEqual({ name: `fw-${i}`, version: '1' });
+        expect(detail.last_heartbeat_at).not.toBeNull();
+      }
+      const goneDetail = (await pulse.http.get(`/api/runners/${gone.id}`).set(pulse.admin).expect(200)).body;
+      expect(goneDetail.usage).toBeNull();
+    });
+  });
+
   describe('update (log streaming)', () => {
     async function running(label: string) {
       const runner = await TestRunner.register(pulse, { labels: [label] });

@@ -39,6 +39,9 @@ type ClaimOutcome = RunRow | undefined | typeof HELD;
  */
 @Injectable()
 export class DispatchService {
+  /** Looks for the run a runner holds, gathered like the claims (one SELECT for many runners). */
+  private readonly holders = new Coalescer<string, RunRow | undefined>((ids) => this.runs.heldByMany(this.db.manager, ids));
+
   /** Claims outside a transaction, gathered: one pair of statements for every runner asking at once. */
   private readonly claims = new Coalescer<RunnerView, ClaimOutcome>((views) => this.claimMany(views));
 
@@ -57,7 +60,7 @@ export class DispatchService {
       // The common idle case, in as few round trips as possible: a runner that lists nothing and
       // holds nothing has nothing to acknowledge, release or cancel. The claim is one UPDATE;
       // the unique index settles a race between two heartbeats of the same runner.
-      const held = knownIdle ? undefined : await this.runs.heldBy(this.db.manager, runner.id);
+      const held = knownIdle ? undefined : await this.holders.submit(runner.id);
       if (!held) {
         if (!ready || !runner.enabled) return { cancel: [], holding: false, requeued: 0 };
         const claimed = await this.claims.submit(runner);

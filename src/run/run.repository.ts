@@ -243,6 +243,13 @@ export class RunRepository {
     return rows[0];
   }
 
+  /** heldBy for many runners in one statement, in the order given. */
+  async heldByMany(tx: EntityManager, runnerIds: string[]): Promise<Array<RunRow | undefined>> {
+    const rows: RunRow[] = await tx.query(`SELECT * FROM run WHERE runner_id = ANY($1::uuid[]) AND state = 'running'`, [runnerIds]);
+    const byRunner = new Map(rows.map((r) => [r.runner_id as string, r]));
+    return runnerIds.map((id) => byRunner.get(id));
+  }
+
   /** Marks the runner's listed runs as acknowledged (the runner has them). */
   async acknowledge(tx: EntityManager, runnerId: string, runIds: string[]): Promise<void> {
     await tx.query(

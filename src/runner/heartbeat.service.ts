@@ -1,6 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { Coalescer } from '../common/coalescer';
 import { Forbidden } from '../common/errors';
 import { returned } from '../common/sql';
 import type { PulseConfig } from '../config/config';
@@ -12,6 +13,16 @@ import { MetricsService } from '../metrics/metrics.service';
 import { HeartbeatBody, HeartbeatRequest, RunAssignment } from './runner.dto';
 import { RunnerCache } from './runner-cache';
 import { frameworkName, systemFacts } from './runner.service';
+
+/** What a heartbeat tells about its runner, ready for the liveness write. */
+interface AliveFacts {
+  id: string;
+  ip: string | null;
+  usage: string | null;
+  framework: string | null;
+  frameworkName: string | null;
+  system: string | null;
+}
 
 interface AliveRow {
   enabled: boolean;
@@ -58,6 +69,7 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     private readonly cache: RunnerCache,
   ) {}
 
+  private readonly alive = new Coalescer<AliveFacts, AliveRow | undefined>((items) => this.markAliveMany(items));
   private looking = false;
   private readonly touched = new Set<string>();
   private flushTimer: NodeJS.Timeout | undefined;
@@ -161,25 +173,15 @@ export class HeartbeatService implements BeforeApplicationShutdown {
   /** Updates the runner's liveness and facts; 403 when it was deregistered meanwhile. */
   private async markAlive(runnerId: string, req: HeartbeatRequest, ip: string | null): Promise<RunnerView> {
     const version = this.cache.version;
-    const rows = returned<AliveRow>(
-      await this.db.query(
-        `UPDATE runner SET last_heartbeat_at = now(), state = 'waiting', ip = COALESCE($2, ip),
-                usage = COALESCE($3, usage), framework = COALESCE($4, framework),
-                framework_name = CASE WHEN $4::jsonb IS NULL THEN framework_name ELSE $5 END,
-                system = COALESCE($6, system)
-         WHERE id = $1 AND deregistered_at IS NULL
-         RETURNING enabled, labels, framework_name, res_cpu, res_memory, res_disk`,
-        [
-          runnerId,
-          ip,
-          req.usage ? JSON.stringify(req.usage) : null,
-          req.framework ? JSON.stringify(req.framework) : null,
-          frameworkName(req.framework),
-          systemFacts(req.framework) ? JSON.stringify(systemFacts(req.framework)) : null,
-        ],
-      ),
-    );
-    const row = rows[0];
+    const facts = systemFacts(req.framework);
+    const row = await this.alive.submit({
+      id: runnerId,
+      ip,
+      usage: req.usage ? JSON.stringify(req.usage) : null,
+      framework: req.framework ? JSON.stringify(req.framework) : null,
+      frameworkName: frameworkName(req.framework),
+      system: facts ? JSON.stringify(facts) : null,
+    });
     if (!row) throw new Forbidden();
     const view: RunnerView = {
       id: runnerId,
@@ -192,6 +194,43 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     };
     this.cache.rememberAlive(runnerId, view, version);
     return view;
+  }
+
+  /**
+   * The liveness writes of one moment in one statement (10,000 runners coming back after a
+   * restart all miss the cache at once). A runner twice in one batch gets the row of the one write
+   * applied; a batch that fails (a deadlock with a sweep) is written one runner at a time.
+   */
+  private async markAliveMany(items: AliveFacts[]): Promise<Array<AliveRow | undefined>> {
+    const write = (batch: AliveFacts[]): Promise<unknown> =>
+      this.db.query(
+        `UPDATE runner r SET last_heartbeat_at = now(), state = 'waiting', ip = COALESCE(v.ip, r.ip),
+                usage = COALESCE(v.usage, r.usage), framework = COALESCE(v.framework, r.framework),
+                framework_name = CASE WHEN v.framework IS NULL THEN r.framework_name ELSE v.framework_name END,
+                system = COALESCE(v.system, r.system)
+         FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::text[], $6::jsonb[])
+              AS v(id, ip, usage, framework, framework_name, system)
+         WHERE r.id = v.id AND r.deregistered_at IS NULL
+         RETURNING r.id, r.enabled, r.labels, r.framework_name, r.res_cpu, r.res_memory, r.res_disk`,
+        [
+          batch.map((f) => f.id),
+          batch.map((f) => f.ip),
+          batch.map((f) => f.usage),
+          batch.map((f) => f.framework),
+          batch.map((f) => f.frameworkName),
+          batch.map((f) => f.system),
+        ],
+      );
+    let rows: Array<AliveRow & { id: string }>;
+    try {
+      rows = returned(await write(items));
+    } catch (err) {
+      if (items.length === 1) throw err;
+      rows = [];
+      for (const item of items) rows.push(...returned<AliveRow & { id: string }>(await write([item])));
+    }
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return items.map((f) => byId.get(f.id));
   }
 
   private async anyWaiting(): Promise<boolean> {
