@@ -25,83 +25,51 @@ function isCount(v: unknown): boolean {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
-/** HeartbeatRequest without `framework` or `usage` (those take the full validation). */
-export const heartbeatBody: FastCheck = (body) => {
-  if (!isPlainObject(body)) return false;
-  for (const key in body) {
-    const v = body[key];
-    switch (key) {
-      case 'id':
-        if (!isUuid(v)) return false;
-        break;
-      case 'status':
-        if (v !== 'ready' && v !== 'busy') return false;
-        break;
-      case 'runs':
-        if (!Array.isArray(v) || v.length > 100 || !v.every(isUuid)) return false;
-        break;
-      case 'wait':
-        if (typeof v !== 'number' || !(v >= 0 && v <= 3600)) return false;
-        break;
-      default:
-        return false;
-    }
-  }
-  return 'id' in body && 'status' in body;
-};
+type Rule = (value: unknown) => boolean;
 
-/** UpdateRequest: every field, exactly. */
-export const updateBody: FastCheck = (body) => {
+/** A plain object whose every key has a rule its value passes, with every required key present. */
+function shape(body: unknown, rules: Record<string, Rule>, required: string[]): boolean {
   if (!isPlainObject(body)) return false;
-  let n = 0;
   for (const key in body) {
-    n++;
-    if (key === 'messageId') {
-      if (!isUuid(body[key])) return false;
-    } else if (key === 'offset') {
-      if (!isCount(body[key])) return false;
-    } else if (key === 'logs') {
-      if (typeof body[key] !== 'string') return false;
-    } else return false;
+    if (!Object.hasOwn(rules, key) || !rules[key](body[key])) return false;
   }
-  return n === 3;
-};
+  return required.every((key) => Object.hasOwn(body, key));
+}
 
 const RESULT_STATES = new Set(['finished', 'failed', 'timeout', 'canceled']);
 
-/** CompleteRequest whose result has no `outcome` or `data` (those take the full validation). */
-export const completeBody: FastCheck = (body) => {
-  if (!isPlainObject(body)) return false;
-  let n = 0;
-  for (const key in body) {
-    n++;
-    if (key === 'messageId') {
-      if (!isUuid(body[key])) return false;
-    } else if (key !== 'result') return false;
-  }
-  const result = body.result;
-  if (n !== 2 || !isPlainObject(result)) return false;
-  for (const key in result) {
-    const v = result[key];
-    switch (key) {
-      case 'id':
-        if (!isUuid(v)) return false;
-        break;
-      case 'status':
-        if (typeof v !== 'string' || !RESULT_STATES.has(v)) return false;
-        break;
-      case 'exitCode':
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < -2147483648 || v > 2147483647) return false;
-        break;
-      case 'logBytes':
-        if (!isCount(v)) return false;
-        break;
-      default:
-        return false;
-    }
-  }
-  return 'id' in result && 'status' in result;
-};
+/** HeartbeatRequest without `framework` or `usage` (those take the full validation). */
+export const heartbeatBody: FastCheck = (body) =>
+  shape(
+    body,
+    {
+      id: isUuid,
+      status: (v) => v === 'ready' || v === 'busy',
+      runs: (v) => Array.isArray(v) && v.length <= 100 && v.every(isUuid),
+      wait: (v) => typeof v === 'number' && v >= 0 && v <= 3600,
+    },
+    ['id', 'status'],
+  );
+
+/** UpdateRequest: every field, exactly. */
+export const updateBody: FastCheck = (body) =>
+  shape(body, { messageId: isUuid, offset: isCount, logs: (v) => typeof v === 'string' }, ['messageId', 'offset', 'logs']);
+
+/** ResultDto without `outcome` or `data` (those take the full validation). */
+const resultBody: Rule = (result) =>
+  shape(
+    result,
+    {
+      id: isUuid,
+      status: (v) => typeof v === 'string' && RESULT_STATES.has(v),
+      exitCode: (v) => typeof v === 'number' && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647,
+      logBytes: isCount,
+    },
+    ['id', 'status'],
+  );
+
+/** CompleteRequest whose result has no `outcome` or `data`. */
+export const completeBody: FastCheck = (body) => shape(body, { messageId: isUuid, result: resultBody }, ['messageId', 'result']);
 
 const checks = new WeakMap<object, FastCheck>();
 
