@@ -58,8 +58,9 @@ export class DispatchService {
   async exchange(runner: RunnerView, ready: boolean, listed: string[] | undefined, knownIdle = false): Promise<Exchange> {
     if (!listed || listed.length === 0) {
       // The common idle case, in as few round trips as possible: a runner that lists nothing and
-      // holds nothing has nothing to acknowledge, release or cancel. The claim is one UPDATE;
-      // the unique index settles a race between two heartbeats of the same runner.
+      // holds nothing has nothing to acknowledge, release or cancel. The look for a held run and
+      // the claim are shared with the other runners asking at the same moment; the unique index
+      // settles a race between two heartbeats of the same runner.
       const held = knownIdle ? undefined : await this.holders.submit(runner.id);
       if (!held) {
         if (!ready || !runner.enabled) return { cancel: [], holding: false, requeued: 0 };
