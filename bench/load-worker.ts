@@ -53,6 +53,17 @@ function onStop(fn: () => void): () => void {
 type Args = Record<string, any>;
 type Task = (args: Args) => Promise<unknown>;
 
+/** `n` connected pg clients, each its own connection. */
+function connectClients(dbUrl: string, n: number): Promise<Client[]> {
+  return Promise.all(
+    Array.from({ length: n }, async () => {
+      const c = new Client({ connectionString: dbUrl });
+      await c.connect();
+      return c;
+    }),
+  );
+}
+
 const tasks: Record<string, Task> = {
   /** Registers `count` runners; returns their ids and tokens. */
   async register({ url, count, concurrency = 32 }: Args) {
@@ -389,13 +400,7 @@ const tasks: Record<string, Task> = {
     const received: number[] = [];
     let firstAt = Infinity;
     let lastAt = 0;
-    const clients = await Promise.all(
-      Array.from({ length: workers }, async () => {
-        const c = new Client({ connectionString: dbUrl });
-        await c.connect();
-        return c;
-      }),
-    );
+    const clients = await connectClients(dbUrl, workers);
     await Promise.all(
       clients.map(async (c, w) => {
         let empty = 0;
@@ -463,13 +468,7 @@ const tasks: Record<string, Task> = {
     let firstAt = Infinity;
     let lastAt = 0;
     const until = wallMs() + seconds * 1000;
-    const clients = await Promise.all(
-      Array.from({ length: writers }, async () => {
-        const c = new Client({ connectionString: dbUrl });
-        await c.connect();
-        return c;
-      }),
-    );
+    const clients = await connectClients(dbUrl, writers);
     await Promise.all(
       clients.map(async (c, w) => {
         let pos = 0;
@@ -503,13 +502,7 @@ const tasks: Record<string, Task> = {
 
   /** Reference for 3: inserts a job and notifies in one statement, one every `everyMs`. */
   async notifySubmit({ dbUrl, count, everyMs }: Args) {
-    const pool = await Promise.all(
-      Array.from({ length: 4 }, async () => {
-        const c = new Client({ connectionString: dbUrl });
-        await c.connect();
-        return c;
-      }),
-    );
+    const pool = await connectClients(dbUrl, 4);
     const free = [...pool];
     const waiting: Array<(c: Client) => void> = [];
     const take = (): Promise<Client> => (free.length ? Promise.resolve(free.pop() as Client) : new Promise((r) => waiting.push(r)));

@@ -140,6 +140,28 @@ async function orchestrator(db: BenchDatabase, extra: Record<string, string> = {
   return spawnServer(ORCHESTRATOR_MAIN, orchestratorEnv(db.url, extra), cpuProf ? { cpuProfDir: cpuProf.dir, cpuProfName: cpuProf.name } : {});
 }
 
+/** Where a scenario's orchestrator writes its CPU profile, when the run profiles (`--profile`). */
+function profileAs(ctx: Ctx, name: string): { dir: string; name: string } | undefined {
+  return ctx.profileDir ? { dir: ctx.profileDir, name } : undefined;
+}
+
+/**
+ * What scenarios 2 and 5 start from: a fresh database, one orchestrator on it (profiled as
+ * `profile`), the load processes, `count` registered runners and the bench namespace.
+ */
+async function oneOrchestrator(ctx: Ctx, s: Scenario, label: string, profile: string, count: number) {
+  const db = await createDatabase(label);
+  s.defer(() => db.drop());
+  const orch = await orchestrator(db, {}, profileAs(ctx, profile));
+  s.defer(() => orch.stop());
+  const pool = await ctx.load(ctx.scale.loadProcs);
+  const http = new JsonClient(orch.url);
+  s.defer(async () => http.close());
+  const runners = await registerRunners(pool, orch.url, count, s);
+  await putNamespace(http);
+  return { db, orch, pool, http, runners };
+}
+
 async function registerRunners(pool: LoadPool, url: string, count: number, s: Scenario): Promise<Runner[]> {
   const counts = split(count, pool.size);
   const parts = await Promise.all(counts.map((n, i) => (n > 0 ? pool.run(i, 'register', { url, count: n }) : Promise.resolve({ runners: [], tally: { errors: 0 } }))));
@@ -219,7 +241,7 @@ export async function idleHeartbeats(ctx: Ctx, s: Scenario): Promise<void> {
     s.defer(() => db.drop());
     // Both servers start together (an idle server takes no CPU); the bare one is used second.
     const [orch, bare] = await Promise.all([
-      orchestrator(db, {}, ctx.profileDir ? { dir: ctx.profileDir, name: 's1-idle-heartbeats.cpuprofile' } : undefined),
+      orchestrator(db, {}, profileAs(ctx, 's1-idle-heartbeats.cpuprofile')),
       spawnServer(BARE_APP_MAIN, { HOST: '127.0.0.1', PORT: '0' }),
     ]);
     s.defer(() => orch.stop());
@@ -435,15 +457,7 @@ async function explainPass(ctx: Ctx, s: Scenario, db: BenchDatabase, pool: LoadP
 export async function dispatchCycle(ctx: Ctx, s: Scenario): Promise<void> {
   const { runs, runners: count } = ctx.scale.dispatch;
   try {
-    const db = await createDatabase('s2');
-    s.defer(() => db.drop());
-    const orch = await orchestrator(db, {}, ctx.profileDir ? { dir: ctx.profileDir, name: 's2-dispatch-cycle.cpuprofile' } : undefined);
-    s.defer(() => orch.stop());
-    const pool = await ctx.load(ctx.scale.loadProcs);
-    const http = new JsonClient(orch.url);
-    s.defer(async () => http.close());
-    const runners = await registerRunners(pool, orch.url, count, s);
-    await putNamespace(http);
+    const { db, orch, pool, http, runners } = await oneOrchestrator(ctx, s, 's2', 's2-dispatch-cycle.cpuprofile', count);
     ctx.progress(`submitting ${runs} runs in one request (jobs[])`);
     const sub = await submit(http, { jobs: Array.from({ length: runs }, () => ({ repo: REPO })) });
     s.check('the submission created every run', sub.runs.length === runs, `${sub.runs.length} of ${runs}`);
@@ -530,7 +544,7 @@ export async function pickupLatency(ctx: Ctx, s: Scenario): Promise<void> {
   try {
     const db = await createDatabase('s3');
     s.defer(() => db.drop());
-    const orch = await orchestrator(db, {}, ctx.profileDir ? { dir: ctx.profileDir, name: 's3-pickup-latency.cpuprofile' } : undefined);
+    const orch = await orchestrator(db, {}, profileAs(ctx, 's3-pickup-latency.cpuprofile'));
     s.defer(() => orch.stop());
     // The runners in loadProcs processes, the submitter alone in the last one.
     const pool = await ctx.load(ctx.scale.loadProcs + 1);
@@ -678,7 +692,7 @@ export async function fleet(ctx: Ctx, s: Scenario): Promise<void> {
       orchestrator(
         db,
         { HEARTBEAT_INTERVAL: String(wait), LONG_POLL_MAX: String(wait), RUNNER_DEAD_AFTER: String(wait * 6) },
-        ctx.profileDir ? { dir: ctx.profileDir, name: 's4-fleet.cpuprofile' } : undefined,
+        profileAs(ctx, 's4-fleet.cpuprofile'),
       ),
       spawnServer(BARE_APP_MAIN, { HOST: '127.0.0.1', PORT: '0', LONG_POLL_MAX: String(wait) }),
     ]);
@@ -719,15 +733,7 @@ export async function fleet(ctx: Ctx, s: Scenario): Promise<void> {
 export async function logIngest(ctx: Ctx, s: Scenario): Promise<void> {
   const { runners: count, chunkBytes, seconds } = ctx.scale.logs;
   try {
-    const db = await createDatabase('s5');
-    s.defer(() => db.drop());
-    const orch = await orchestrator(db, {}, ctx.profileDir ? { dir: ctx.profileDir, name: 's5-log-ingest.cpuprofile' } : undefined);
-    s.defer(() => orch.stop());
-    const pool = await ctx.load(ctx.scale.loadProcs);
-    const http = new JsonClient(orch.url);
-    s.defer(async () => http.close());
-    const runners = await registerRunners(pool, orch.url, count, s);
-    await putNamespace(http);
+    const { db, orch, pool, http, runners } = await oneOrchestrator(ctx, s, 's5', 's5-log-ingest.cpuprofile', count);
     await submit(http, { repos: Array.from({ length: count }, () => REPO) });
     ctx.progress(`${count} runners streaming ${chunkBytes / 1024} KiB chunks for ${seconds} s`);
     const cpu = new CpuBreakdown([orch.pid], pool.pids).start();
