@@ -101,8 +101,8 @@ export class ResultService {
     // moment: the lease holder completes its running run with the whole log stored. Anything else
     // (stale lease, final run, short log, wrong batch) takes the locked path below, which says
     // precisely why.
-    const stored = storedResult(result);
-    if (await this.fast.submit({ runnerId, batchId, messageId, result, stored: JSON.stringify(stored) })) return;
+    const stored = JSON.stringify(storedResult(result));
+    if (await this.fast.submit({ runnerId, batchId, messageId, result, stored })) return;
     await this.db.transaction(async (tx) => {
       const run = await this.runs.lockById(tx, result.id);
       if (!run) throw new NotFound(`run ${result.id} does not exist`);
@@ -114,7 +114,7 @@ export class ResultService {
         // The same result again (a retried upload whose answer was lost) changes nothing. A run
         // made final by the server (timeout, cancel grace, runner lost) has no result of the
         // runner's: whatever the runner says later is refused.
-        if (run.result !== null && isDeepStrictEqual(run.result, JSON.parse(JSON.stringify(stored)))) return;
+        if (run.result !== null && isDeepStrictEqual(run.result, JSON.parse(stored))) return;
         throw new Conflict(`run is already ${run.state}; the result "${result.status}" is not accepted`);
       }
       const held = Number(run.log_offset);
@@ -129,7 +129,7 @@ export class ResultService {
                 reason = CASE WHEN $2 = '${RunState.Canceled}' AND cancel_requested_at IS NOT NULL
                               THEN 'canceled by a user' ELSE NULL END
          WHERE id = $1`,
-        [run.id, result.status, result.exitCode ?? null, JSON.stringify(stored)],
+        [run.id, result.status, result.exitCode ?? null, stored],
       );
     });
   }
