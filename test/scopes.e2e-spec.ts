@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { TestRunner } from './support/protocol';
 import { ADMIN_TOKEN, databaseKind, eventually, startPulse, TestPulse } from './support/pulse';
 
@@ -182,6 +186,26 @@ describe('scopes: every admin route × every kind of token', () => {
     await pulse.http.post('/api/runs').set(bound).send({ namespace: 'team-a', script: 'true' }).expect(201);
     await pulse.http.delete(`/api/runs/${ids.runA}`).set(bound).expect(200);
   });
+
+  it('GET /api/whoami tells a client what its token may do', async () => {
+    const bound = (await pulse.http.get('/api/whoami').set({ Authorization: `Bearer ${token.bound}` }).expect(200)).body;
+    expect(bound).toEqual({ type: 'token', id: expect.any(String), name: 'bound', scopes: ['write'], namespaces: ['team-a'] });
+    const root = (await pulse.http.get('/api/whoami').set(pulse.admin).expect(200)).body;
+    expect(root).toMatchObject({ type: 'bootstrap', scopes: ['admin'], namespaces: null });
+  });
+
+  it('the OpenAPI document passes `redocly lint` (recommended rules) with no error', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pulse-openapi-'));
+    try {
+      const file = join(dir, 'openapi.json');
+      writeFileSync(file, JSON.stringify(doc));
+      const redocly = resolve(__dirname, '../node_modules/.bin/redocly');
+      const out = spawnSync(redocly, ['lint', file, '--format=summary'], { encoding: 'utf8', env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' } });
+      expect({ status: out.status, errors: /error\s+\S+: \d+/.exec(out.stdout + out.stderr)?.[0] ?? null }).toEqual({ status: 0, errors: null });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60000);
 
   it('401 says why: expired and revoked tokens, a runner token is not an API token', async () => {
     const msg = async (t: string | undefined): Promise<string> =>

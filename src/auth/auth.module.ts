@@ -7,6 +7,7 @@ import { TokenCache } from './token-cache';
 import { TokenController } from './token.controller';
 import { TokenGuard } from './token.guard';
 import { TokenService } from './token.service';
+import { WhoAmIController } from './whoami.controller';
 
 /**
  * Credentials and the audit log (SPEC section 12): API tokens and the guard every user and
@@ -15,7 +16,7 @@ import { TokenService } from './token.service';
  */
 @Global()
 @Module({
-  controllers: [TokenController, RegistrationTokenController, AuditController],
+  controllers: [TokenController, RegistrationTokenController, AuditController, WhoAmIController],
   providers: [TokenService, TokenCache, TokenGuard, RegistrationTokenService, AuditService],
   exports: [TokenService, TokenGuard, RegistrationTokenService, AuditService],
 })
