@@ -85,12 +85,16 @@ export class AuditService {
     if (this.denied.size >= MAX_DENIED_SOURCES) this.denied.clear();
     this.denied.set(source, now);
     this.db
-      .query(
-        `INSERT INTO audit_log (actor_type, action, ip, data)
-         SELECT 'system', 'auth.denied', $1, $2
-         WHERE NOT EXISTS (SELECT 1 FROM audit_log WHERE action = 'auth.denied' AND ip = $1 AND at > now() - interval '1 minute')`,
-        [ip, JSON.stringify({ status, method, path: path.split('?')[0], reason })],
-      )
+      .transaction(async (tx) => {
+        // One writer per address at a time, in every process: the look and the insert are one step.
+        await tx.query(`SELECT pg_advisory_xact_lock(hashtext('pulse.auth.denied:' || coalesce($1, '')))`, [ip]);
+        await tx.query(
+          `INSERT INTO audit_log (actor_type, action, ip, data)
+           SELECT 'system', 'auth.denied', $1, $2
+           WHERE NOT EXISTS (SELECT 1 FROM audit_log WHERE action = 'auth.denied' AND ip IS NOT DISTINCT FROM $1 AND at > now() - interval '1 minute')`,
+          [ip, JSON.stringify({ status, method, path: path.split('?')[0], reason })],
+        );
+      })
       .catch((err: unknown) => this.logger.warn(`cannot record a denied request: ${(err as Error).message}`));
   }
 

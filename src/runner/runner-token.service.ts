@@ -13,6 +13,9 @@ import { WorkSignal } from '../database/work-signal';
 import { AuthenticatedRunner, RunnerCache } from './runner-cache';
 import type { TokenOffer } from './runner.dto';
 
+/** `pulse_rt_` and 32 random bytes in base64url (newRunnerToken): anything else is refused unread. */
+const RUNNER_TOKEN_LENGTH = RUNNER_TOKEN_PREFIX.length + 43;
+
 /** How long the previous token keeps working once its successor was used (SPEC section 12). */
 const PREVIOUS_GRACE_MS = 10 * 60_000;
 
@@ -64,7 +67,7 @@ export class RunnerTokenService {
   async authenticate(token: string, ip: string | null = null): Promise<AuthenticatedRunner> {
     // Never query with an empty credential (typeorm #9316: an undefined filter matches any row).
     if (!token) throw new Unauthenticated('Missing bearer token: send Authorization: Bearer <runner_token>');
-    if (!token.startsWith(RUNNER_TOKEN_PREFIX)) throw new Unauthenticated('Invalid runner token');
+    if (token.length !== RUNNER_TOKEN_LENGTH || !token.startsWith(RUNNER_TOKEN_PREFIX)) throw new Unauthenticated('Invalid runner token');
     const key = sha256Hex(token);
     const cached = this.cache.token(key);
     if (cached) return cached;
