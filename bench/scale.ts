@@ -11,6 +11,8 @@ export interface Scale {
   pickup: { pollers: number; runs: number; everyMs: number; wait: number };
   fleet: { runners: number; wait: number; rampSeconds: number; settleSeconds: number; windowSeconds: number; procs: number };
   logs: { runners: number; chunkBytes: number; seconds: number };
+  /** Scenario 7: API tokens revoked through one process, timed until the other refuses them. */
+  revocation: { tokens: number };
 }
 
 export function scaleFor(mode: Mode): Scale {
@@ -24,6 +26,7 @@ export function scaleFor(mode: Mode): Scale {
         pickup: { pollers: 200, runs: 1000, everyMs: 10, wait: 20 },
         fleet: { runners: 10000, wait: 10, rampSeconds: 10, settleSeconds: 3, windowSeconds: 10, procs: 4 },
         logs: { runners: 64, chunkBytes: 64 * 1024, seconds: 15 },
+        revocation: { tokens: 50 },
       };
     case 'quick':
       return {
@@ -34,6 +37,7 @@ export function scaleFor(mode: Mode): Scale {
         pickup: { pollers: 200, runs: 150, everyMs: 10, wait: 20 },
         fleet: { runners: 600, wait: 2, rampSeconds: 1, settleSeconds: 0.5, windowSeconds: 2, procs: 2 },
         logs: { runners: 64, chunkBytes: 64 * 1024, seconds: 2 },
+        revocation: { tokens: 10 },
       };
     case 'tiny':
       return {
@@ -44,6 +48,7 @@ export function scaleFor(mode: Mode): Scale {
         pickup: { pollers: 10, runs: 20, everyMs: 10, wait: 5 },
         fleet: { runners: 50, wait: 2, rampSeconds: 0.3, settleSeconds: 0.2, windowSeconds: 0.5, procs: 2 },
         logs: { runners: 4, chunkBytes: 64 * 1024, seconds: 0.5 },
+        revocation: { tokens: 3 },
       };
   }
 }

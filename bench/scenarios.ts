@@ -791,6 +791,58 @@ export async function logIngest(ctx: Ctx, s: Scenario): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// 7. token revocation across processes
+
+/**
+ * Two orchestrators on one database. Each API token is used on process B (so B holds it in
+ * memory), revoked through process A, then asked for on B every few milliseconds until B refuses
+ * it: the time from A's answer to B's first 401 (SPEC section 12: at once, in every process).
+ */
+export async function tokenRevocation(ctx: Ctx, s: Scenario): Promise<void> {
+  const { tokens } = ctx.scale.revocation;
+  try {
+    const db = await createDatabase('s7');
+    s.defer(() => db.drop());
+    const a = await orchestrator(db);
+    s.defer(() => a.stop());
+    const b = await orchestrator(db);
+    s.defer(() => b.stop());
+    const httpA = new JsonClient(a.url);
+    const httpB = new JsonClient(b.url);
+    s.defer(async () => {
+      httpA.close();
+      httpB.close();
+    });
+    ctx.progress(`${tokens} tokens revoked through one process, timed until the other refuses them`);
+    const delays: number[] = [];
+    let unexpected = 0;
+    for (let i = 0; i < tokens; i++) {
+      const made = await httpA.post('/api/tokens', { name: `bench-${i}`, scopes: ['read'] }, ADMIN_TOKEN);
+      if (made.status !== 201) throw new Error(`POST /api/tokens answered ${made.status}: ${JSON.stringify(made.body)}`);
+      const token = made.body.token as string;
+      for (let k = 0; k < 2; k++) if ((await httpB.request('GET', '/api/runs?limit=1', undefined, token)).status !== 200) unexpected++;
+      const revoked = await httpA.request('DELETE', `/api/tokens/${made.body.id as string}`, undefined, ADMIN_TOKEN);
+      if (revoked.status !== 200) throw new Error(`DELETE /api/tokens answered ${revoked.status}`);
+      const from = wallMs();
+      let status = 200;
+      while (status !== 401 && wallMs() - from < 10_000) {
+        status = (await httpB.request('GET', '/api/runs?limit=1', undefined, token)).status;
+        if (status !== 401) await sleep(2);
+      }
+      delays.push(status === 401 ? wallMs() - from : Infinity);
+    }
+    const worst = Math.max(...delays);
+    s.check('every token worked on the other process before its revocation', unexpected === 0, `${unexpected} unexpected answers`);
+    s.check('every revoked token refused by the other process within 1 s', worst <= 1000, `worst ${round(worst, 1)} ms over ${tokens} tokens`);
+    s.row({ metric: 'revocation seen by the other process, median', unit: 'ms', ours: percentile(delays, 50), reference: null, referenceName: '', target: '≤ 1000 ms', check: (o) => o <= 1000 });
+    s.row({ metric: 'revocation seen by the other process, worst', unit: 'ms', ours: worst, reference: null, referenceName: '', target: '≤ 1000 ms', check: (o) => o <= 1000 });
+    s.raw.delaysMs = delays;
+  } finally {
+    await s.cleanup();
+  }
+}
+
 export type ScenarioFn = (ctx: Ctx, s: Scenario) => Promise<void>;
 
 export const SCENARIOS: Array<{ id: number; name: string; fn: ScenarioFn }> = [
@@ -800,6 +852,7 @@ export const SCENARIOS: Array<{ id: number; name: string; fn: ScenarioFn }> = [
   { id: 4, name: 'fleet', fn: fleet },
   { id: 5, name: 'log ingest', fn: logIngest },
   { id: 6, name: 'scale-out', fn: scaleOut },
+  { id: 7, name: 'token revocation', fn: tokenRevocation },
 ];
 
 export function toResult(s: Scenario, seconds: number, error?: string): ScenarioResult {

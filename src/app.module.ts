@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { AuthModule } from './auth/auth.module';
 import { BatchModule } from './batch/batch.module';
 import { CommonModule } from './common/common.module';
 import type { PulseConfig } from './config/config';
@@ -20,6 +21,7 @@ export class AppModule {
         ConfigModule.forRoot(config),
         DatabaseModule.forRoot(target),
         CommonModule,
+        AuthModule,
         MetricsModule,
         NamespaceModule,
         BatchModule,

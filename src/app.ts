@@ -89,10 +89,15 @@ export function configureApp(app: NestFastifyApplication): void {
       .setTitle('Pulse')
       .setDescription(
         'CI job orchestrator for runners behind NAT. Runners poll (`/api/runner/*`, runner token); ' +
-          'users and admins use the rest (admin token). See docs/protocol.md.',
+          'users and admins use the rest with an API token (`pulse_pat_…`) or ADMIN_TOKEN. Each route ' +
+          'names the scope it needs in `x-pulse-scope` (read, write or admin). See docs/protocol.md.',
       )
       .setVersion('0.1.0')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' }, 'admin')
+      .addServer('/')
+      .addBearerAuth(
+        { type: 'http', scheme: 'bearer', description: 'An API token (pulse_pat_…, scopes read/write/admin) or ADMIN_TOKEN' },
+        'token',
+      )
       .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'A runner token (pulse_rt_…)' }, 'runner')
       .build(),
   );

@@ -101,6 +101,7 @@ export class Agent {
       const reply = await this.heartbeat();
       if (this.fatal) break;
       if (!reply) continue;
+      if (reply.token) await this.rotate(reply.token.value);
       this.handle(reply);
       await this.pause(this.delayAfter(reply, Date.now() - started));
     }
@@ -150,6 +151,20 @@ export class Agent {
       this.logger.error('heartbeat refused', { error: errorMessage(err) });
       await this.pause(this.options.retry.maxMs);
       return undefined;
+    }
+  }
+
+  /**
+   * A new token was offered: saved to the config first, then used (credentials.ts). If it cannot
+   * be saved, the runner keeps its current token and the next heartbeat offers another.
+   */
+  private async rotate(offered: string): Promise<void> {
+    const credentials = this.api.credentials;
+    if (!credentials) return;
+    try {
+      if (await credentials.adopt(offered)) this.logger.info('runner token rotated', { runner: this.identity.runnerId });
+    } catch (err) {
+      this.logger.error('cannot save the new runner token; keeping the current one', { error: errorMessage(err) });
     }
   }
 

@@ -11,6 +11,7 @@
  * 409 → `conflict`); anything else that is not a 2xx is thrown as HttpError, and retry.ts
  * decides whether to try again. No method retries by itself.
  */
+import { RunnerCredentials } from './credentials';
 import { HttpError, parseRetryAfter, type HttpResponse, type Transport } from './http';
 
 export interface SystemFacts {
@@ -79,6 +80,8 @@ export interface HeartbeatReply {
   cancel: string[];
   /** A `run` that was present but unusable, described (the agent logs it). */
   invalidRun?: string;
+  /** A new runner token offered (SPEC section 12): save it, then use it. */
+  token?: { value: string; expiresAt: string | null };
 }
 
 export interface UpdateRequest {
@@ -125,11 +128,17 @@ export interface CallOptions {
 }
 
 export class ApiClient {
+  /** The runner token in use (shared with whoever rotates it), and the previous one. */
+  readonly credentials: RunnerCredentials | undefined;
+
   constructor(
     private readonly baseUrl: string,
     private readonly transport: Transport,
-    private readonly options: { token?: string; timeoutMs: number },
-  ) {}
+    private readonly options: { token?: string | RunnerCredentials; timeoutMs: number },
+  ) {
+    const token = options.token;
+    this.credentials = typeof token === 'string' ? new RunnerCredentials(token) : token;
+  }
 
   /** A client for the same orchestrator that authenticates with `token`. */
   withToken(token: string): ApiClient {
@@ -174,18 +183,22 @@ export class ApiClient {
     return protocolAnswer(res);
   }
 
-  private send(method: string, path: string, body: unknown, call: CallOptions, auth = true): Promise<HttpResponse> {
-    const headers: Record<string, string> = {};
-    if (auth) {
-      if (!this.options.token) throw new Error('no runner token: register the runner first');
-      headers.authorization = `Bearer ${this.options.token}`;
-    }
-    return this.transport.request(method, this.url(path), {
-      headers,
-      body,
-      timeoutMs: call.timeoutMs ?? this.options.timeoutMs,
-      signal: call.signal,
-    });
+  private async send(method: string, path: string, body: unknown, call: CallOptions, auth = true): Promise<HttpResponse> {
+    const attempt = (token: string | undefined): Promise<HttpResponse> =>
+      this.transport.request(method, this.url(path), {
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+        body,
+        timeoutMs: call.timeoutMs ?? this.options.timeoutMs,
+        signal: call.signal,
+      });
+    if (!auth) return attempt(undefined);
+    const credentials = this.credentials;
+    if (!credentials?.current) throw new Error('no runner token: register the runner first');
+    const token = credentials.current;
+    const res = await attempt(token);
+    // Refused: once more with the previous token (rotation, SPEC section 12).
+    if (res.status === 401 && credentials.fallBack(token)) return attempt(credentials.current);
+    return res;
   }
 
   /** The base url may carry a path prefix (an orchestrator behind `/pulse/`). */
@@ -227,6 +240,10 @@ function parseHeartbeat(body: unknown): HeartbeatReply {
   const interval = typeof heartbeat.interval === 'number' && Number.isFinite(heartbeat.interval) ? heartbeat.interval : NaN;
   const cancel = Array.isArray(heartbeat.cancel) ? heartbeat.cancel.filter((id): id is string => typeof id === 'string') : [];
   const reply: HeartbeatReply = { status: typeof heartbeat.status === 'string' ? heartbeat.status : '', interval, cancel };
+  const offer = asRecord(heartbeat.token);
+  if (typeof offer.value === 'string' && offer.value !== '') {
+    reply.token = { value: offer.value, expiresAt: typeof offer.expires_at === 'string' ? offer.expires_at : null };
+  }
   if (heartbeat.run !== undefined && heartbeat.run !== null) {
     const run = parseAssignment(heartbeat.run);
     if (typeof run === 'string') reply.invalidRun = run;

@@ -14,6 +14,7 @@ import { promises as fs, constants as fsConstants } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ApiClient } from './api-client';
 import { Agent } from './agent';
+import { RunnerCredentials } from './credentials';
 import {
   OPTIONS,
   UsageError,
@@ -129,7 +130,11 @@ async function start(flags: Flags, env: NodeJS.ProcessEnv): Promise<number> {
   });
   const logger = createLogger(settings.logLevel);
   const transport = new Transport({ ca: settings.ca, proxy: settings.proxy, userAgent: userAgent() });
-  const api = new ApiClient(stored.url, transport, { token: stored.runnerToken, timeoutMs: settings.requestTimeoutMs });
+  const configPath = settings.configPath;
+  const credentials = new RunnerCredentials(stored.runnerToken, stored.previousRunnerToken, (current, previous) =>
+    saveConfig(configPath, { ...stored, runnerToken: current, previousRunnerToken: previous }),
+  );
+  const api = new ApiClient(stored.url, transport, { token: credentials, timeoutMs: settings.requestTimeoutMs });
   const agent = new Agent(
     api,
     { runnerId: stored.runnerId, framework: shellFramework(), usage: () => currentUsage(settings.workDir) },
@@ -187,7 +192,8 @@ async function unregister(flags: Flags, env: NodeJS.ProcessEnv): Promise<number>
   const stored = await loadConfig(configPath);
   const settings = resolveUnregister(flags, env, stored);
   const transport = new Transport({ ca: settings.ca, proxy: settings.proxy, userAgent: userAgent() });
-  const api = new ApiClient(stored.url, transport, { token: stored.runnerToken, timeoutMs: settings.requestTimeoutMs });
+  const credentials = new RunnerCredentials(stored.runnerToken, stored.previousRunnerToken);
+  const api = new ApiClient(stored.url, transport, { token: credentials, timeoutMs: settings.requestTimeoutMs });
   try {
     await retry(() => api.deregister(stored.runnerId), { policy: { ...DEFAULT_RETRY, maxAttempts: 3 } });
   } catch (err) {

@@ -62,6 +62,8 @@ export interface StoredConfig {
   url: string;
   runnerId: string;
   runnerToken: string;
+  /** The token before the last rotation: tried when `runnerToken` is refused (SPEC section 12). */
+  previousRunnerToken?: string;
   name?: string;
   labels?: string[];
   caFile?: string;
@@ -197,19 +199,37 @@ export async function loadConfig(path: string): Promise<StoredConfig> {
     url: data.url as string,
     runnerId: data.runnerId as string,
     runnerToken: data.runnerToken as string,
+    previousRunnerToken: typeof data.previousRunnerToken === 'string' && data.previousRunnerToken !== '' ? data.previousRunnerToken : undefined,
     name: typeof data.name === 'string' ? data.name : undefined,
     labels: Array.isArray(data.labels) ? data.labels.filter((l): l is string => typeof l === 'string') : undefined,
     caFile: typeof data.caFile === 'string' ? data.caFile : undefined,
   };
 }
 
-/** Writes the config with mode 0600, atomically. */
+/**
+ * Writes the config with mode 0600, atomically and durably: a temp file, fsync, rename, fsync of
+ * the directory. A crash (even of the machine) leaves the old file or the new one, never half.
+ */
 export async function saveConfig(path: string, config: StoredConfig): Promise<void> {
   await fs.mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const temp = `${path}.${process.pid}.tmp`;
-  await fs.writeFile(temp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
-  await fs.chmod(temp, 0o600); // the umask cannot widen it, but an existing temp file might
+  const file = await fs.open(temp, 'w', 0o600);
+  try {
+    await file.writeFile(`${JSON.stringify(config, null, 2)}\n`);
+    await file.chmod(0o600); // the umask cannot widen it, but an existing temp file might
+    await file.sync();
+  } finally {
+    await file.close();
+  }
   await fs.rename(temp, path);
+  const dir = await fs.open(dirname(path), 'r');
+  try {
+    await dir.sync();
+  } catch {
+    // Some file systems cannot fsync a directory; the rename is still atomic.
+  } finally {
+    await dir.close();
+  }
 }
 
 export async function removeConfig(path: string): Promise<void> {

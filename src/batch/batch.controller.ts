@@ -1,6 +1,8 @@
-import { Controller, Get, Param, ParseUUIDPipe, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { AdminAuthGuard } from '../common/admin-auth.guard';
+import { Controller, Get, Param, ParseUUIDPipe, Query } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { CurrentCaller } from '../auth/caller.decorator';
+import { RequireScope } from '../auth/require-scope.decorator';
+import type { Caller } from '../auth/scopes';
 import { ApiErrors } from '../common/api-errors';
 import { Page } from '../common/pagination';
 import { BatchListQuery, BatchListResponse, BatchResponse, BatchSummary } from './batch.dto';
@@ -8,25 +10,25 @@ import { BatchService } from './batch.service';
 
 /** Reading batches. Canceling one is the run module's (`DELETE /api/batches/{id}`). */
 @ApiTags('batches')
-@ApiBearerAuth('admin')
-@UseGuards(AdminAuthGuard)
 @Controller('batches')
 export class BatchController {
   constructor(private readonly batches: BatchService) {}
 
   @Get()
+  @RequireScope('read')
   @ApiOperation({ summary: 'List batches, newest first' })
   @ApiOkResponse({ type: BatchListResponse })
   @ApiErrors(400, 401)
-  list(@Query() query: BatchListQuery): Promise<Page<BatchSummary>> {
-    return this.batches.list(query);
+  list(@Query() query: BatchListQuery, @CurrentCaller() caller: Caller): Promise<Page<BatchSummary>> {
+    return this.batches.list(query, caller);
   }
 
   @Get(':id')
+  @RequireScope('read')
   @ApiOperation({ summary: 'One batch with its run ids grouped by state' })
   @ApiOkResponse({ type: BatchResponse })
   @ApiErrors(400, 401, 404)
-  get(@Param('id', new ParseUUIDPipe()) id: string): Promise<BatchResponse> {
-    return this.batches.get(id);
+  get(@Param('id', new ParseUUIDPipe()) id: string, @CurrentCaller() caller: Caller): Promise<BatchResponse> {
+    return this.batches.get(id, caller);
   }
 }

@@ -1,7 +1,6 @@
 import { Global, Inject, Injectable, Module } from '@nestjs/common';
 import type { PulseConfig } from '../config/config';
 import { PULSE_CONFIG } from '../config/config.module';
-import { AdminAuthGuard } from './admin-auth.guard';
 import { CursorCodec } from './pagination';
 
 /** Signs and checks list cursors with a key every orchestrator process shares. */
@@ -13,5 +12,5 @@ export class Cursors extends CursorCodec {
 }
 
 @Global()
-@Module({ providers: [Cursors, AdminAuthGuard], exports: [Cursors, AdminAuthGuard] })
+@Module({ providers: [Cursors], exports: [Cursors] })
 export class CommonModule {}

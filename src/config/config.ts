@@ -36,6 +36,8 @@ export interface PulseConfig {
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   logLevel: 'error' | 'warn' | 'log' | 'debug';
+  /** Seconds a runner token lives (rotated in its last quarter); 0: forever (SPEC section 12). */
+  runnerTokenTtl: number;
 }
 
 export class ConfigError extends Error {}
@@ -175,6 +177,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     tlsCert,
     tlsKey,
     logLevel,
+    runnerTokenTtl: seconds(env, 'RUNNER_TOKEN_TTL', 2592000, 0, 10 * 365 * 86400),
   };
   if (config.runnerDeadAfter <= config.heartbeatInterval) {
     throw new ConfigError('RUNNER_DEAD_AFTER must be longer than HEARTBEAT_INTERVAL');

@@ -13,6 +13,8 @@ import type { DatabaseTarget } from './data-source-options';
 const CHANNEL = 'pulse_work';
 /** Carries the id of a runner that was deregistered, enabled or disabled: every process drops it from its caches. */
 const GONE_CHANNEL = 'pulse_runner_gone';
+/** Carries `<kind>:<id>` of a cached credential that changed (a revoked API token): every process drops it. */
+const FORGET_CHANNEL = 'pulse_forget';
 /** How long "no run waits at all" may be trusted without a new look (announcements end it at once). */
 const EMPTY_TRUST_MS = 1000;
 
@@ -54,6 +56,7 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
   private emptyEpoch = -1;
   private emptyUntil = 0;
   private readonly goneListeners: Array<(runnerId: string | null) => void> = [];
+  private readonly forgetListeners = new Map<string, Array<(id: string | null) => void>>();
 
   constructor(@Inject(DATABASE_TARGET) private readonly target: DatabaseTarget) {}
 
@@ -65,6 +68,7 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
     const client = new Client({ connectionString: this.target.url });
     client.on('notification', (msg) => {
       if (msg.channel === GONE_CHANNEL) this.runnerChanged(msg.payload ?? null);
+      else if (msg.channel === FORGET_CHANNEL) this.forgot(msg.payload ?? '');
       else this.wake(Number(msg.payload) || 1);
     });
     client.on('error', (err) => {
@@ -76,11 +80,13 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
       await client.connect();
       await client.query(`LISTEN ${CHANNEL}`);
       await client.query(`LISTEN ${GONE_CHANNEL}`);
+      await client.query(`LISTEN ${FORGET_CHANNEL}`);
       this.listener = client;
       // Anything submitted or deregistered while we were not listening: let every waiter look
       // once, and forget every cached runner.
       this.wake(this.waiters.length);
       this.runnerChanged(null);
+      this.forgetAll();
     } catch (err) {
       this.logger.warn(`cannot LISTEN for work yet: ${(err as Error).message}`);
       this.reconnect(client);
@@ -91,6 +97,7 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
     if (this.closed || this.reconnectTimer) return;
     if (this.listener === client) this.listener = undefined;
     this.runnerChanged(null);
+    this.forgetAll();
     client.removeAllListeners();
     client.on('error', () => undefined);
     void client.end().catch(() => undefined);
@@ -189,6 +196,32 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
 
   private runnerChanged(runnerId: string | null): void {
     for (const listener of this.goneListeners) listener(runnerId);
+  }
+
+  /**
+   * Tells every other process that a cached credential of `kind` changed (an API token was
+   * revoked). Sent inside the caller's transaction, a NOTIFY is delivered when it commits. The
+   * caller forgets it in this process itself, after the commit.
+   */
+  async announceForget(kind: string, id: string, notify: (sql: string, params: unknown[]) => Promise<unknown>): Promise<void> {
+    if (!this.target.embedded) await notify(`SELECT pg_notify($1, $2)`, [FORGET_CHANNEL, `${kind}:${id}`]);
+  }
+
+  /** Listens for changed credentials of one kind; `null` means "forget them all" (notifications may have been missed). */
+  onForget(kind: string, listener: (id: string | null) => void): void {
+    const listeners = this.forgetListeners.get(kind) ?? [];
+    listeners.push(listener);
+    this.forgetListeners.set(kind, listeners);
+  }
+
+  private forgot(payload: string): void {
+    const at = payload.indexOf(':');
+    if (at < 0) return;
+    for (const listener of this.forgetListeners.get(payload.slice(0, at)) ?? []) listener(payload.slice(at + 1));
+  }
+
+  private forgetAll(): void {
+    for (const listeners of this.forgetListeners.values()) for (const listener of listeners) listener(null);
   }
 
   /** Changes whenever work was announced; compare two readings to see if anything came. */

@@ -22,7 +22,7 @@ export class HealthController {
   ) {}
 
   @Get()
-  @ApiOperation({ summary: 'Liveness and database readiness (no auth): 200 when the database answers, else 503' })
+  @ApiOperation({ summary: 'Liveness and database readiness (no auth): 200 when the database answers, else 503', security: [] })
   @ApiOkResponse({ type: HealthResponse })
   @ApiServiceUnavailableResponse({ type: HealthResponse })
   async health(@Res() reply: FastifyReply): Promise<void> {

@@ -18,7 +18,10 @@ export class MetricsController {
   @Get()
   @Header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
   @Header('cache-control', 'no-store')
-  @ApiOperation({ summary: 'Prometheus metrics: heartbeats, dispatches, dispatch latency, queue depth, runners by state, sweeps' })
+  @ApiOperation({
+    summary: 'Prometheus metrics: heartbeats, dispatches, dispatch latency, queue depth, runners by state, sweeps',
+    security: [],
+  })
   @ApiProduces('text/plain')
   @ApiOkResponse({ schema: { type: 'string' } })
   async scrape(): Promise<string> {

@@ -106,7 +106,7 @@ export class DispatchService {
         return;
       }
       seen.add(v.id);
-      const key = JSON.stringify([v.labels, v.framework, v.cpu, v.memory, v.disk]);
+      const key = JSON.stringify([v.labels, v.framework, v.cpu, v.memory, v.disk, v.namespaces]);
       const group = groups.get(key);
       if (group) group.push(i);
       else groups.set(key, [i]);

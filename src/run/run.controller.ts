@@ -9,10 +9,8 @@ import {
   Post,
   Query,
   Res,
-  UseGuards,
 } from '@nestjs/common';
 import {
-  ApiBearerAuth,
   ApiCreatedResponse,
   ApiOkResponse,
   ApiOperation,
@@ -22,7 +20,9 @@ import {
 import type { FastifyReply } from 'fastify';
 import { BatchResponse } from '../batch/batch.dto';
 import { BatchService } from '../batch/batch.service';
-import { AdminAuthGuard } from '../common/admin-auth.guard';
+import { CurrentCaller } from '../auth/caller.decorator';
+import { RequireScope } from '../auth/require-scope.decorator';
+import type { Caller } from '../auth/scopes';
 import { ApiErrors } from '../common/api-errors';
 import { Page } from '../common/pagination';
 import { followLog, sendStreaming } from './log-follow';
@@ -40,8 +40,6 @@ import type { RunState } from './run-state';
 import { RunService } from './run.service';
 
 @ApiTags('runs')
-@ApiBearerAuth('admin')
-@UseGuards(AdminAuthGuard)
 @Controller('runs')
 export class RunController {
   constructor(
@@ -50,42 +48,47 @@ export class RunController {
   ) {}
 
   @Post()
+  @RequireScope('write')
   @ApiOperation({
     summary: 'Submit runs: one per job, else per repo, else per repository of the namespace',
   })
   @ApiCreatedResponse({ type: SubmitRunsResponse })
   @ApiErrors(400, 401, 404, 413)
-  submit(@Body() body: SubmitRunsRequest): Promise<SubmitRunsResponse> {
-    return this.runs.submit(body);
+  submit(@Body() body: SubmitRunsRequest, @CurrentCaller() caller: Caller): Promise<SubmitRunsResponse> {
+    return this.runs.submit(body, caller);
   }
 
   @Get()
+  @RequireScope('read')
   @ApiOperation({ summary: 'List runs, newest first' })
   @ApiOkResponse({ type: RunListResponse })
   @ApiErrors(400, 401)
-  list(@Query() query: RunListQuery): Promise<Page<RunSummary>> {
-    return this.runs.list(query);
+  list(@Query() query: RunListQuery, @CurrentCaller() caller: Caller): Promise<Page<RunSummary>> {
+    return this.runs.list(query, caller);
   }
 
   @Get(':id')
+  @RequireScope('read')
   @ApiOperation({ summary: 'One run (env values hidden, never the lease id)' })
   @ApiOkResponse({ type: RunDetail })
   @ApiErrors(400, 401, 404)
-  get(@Param('id', new ParseUUIDPipe()) id: string): Promise<RunDetail> {
-    return this.runs.get(id);
+  get(@Param('id', new ParseUUIDPipe()) id: string, @CurrentCaller() caller: Caller): Promise<RunDetail> {
+    return this.runs.get(id, caller);
   }
 
   @Delete(':id')
+  @RequireScope('write')
   @ApiOperation({
     summary: 'Cancel a run: waiting → canceled at once; running → its runner is told to stop',
   })
   @ApiOkResponse({ type: RunDetail })
   @ApiErrors(400, 401, 404, 409)
-  cancel(@Param('id', new ParseUUIDPipe()) id: string): Promise<RunDetail> {
-    return this.runs.cancel(id);
+  cancel(@Param('id', new ParseUUIDPipe()) id: string, @CurrentCaller() caller: Caller): Promise<RunDetail> {
+    return this.runs.cancel(id, caller);
   }
 
   @Get(':id/logs')
+  @RequireScope('read')
   @ApiOperation({
     summary: 'The log as text/plain; ?offset=n from byte n; ?follow=1 streams until the run is final',
   })
@@ -96,8 +99,9 @@ export class RunController {
     @Param('id', new ParseUUIDPipe()) id: string,
     @Query() query: LogQuery,
     @Res() reply: FastifyReply,
+    @CurrentCaller() caller: Caller,
   ): Promise<void> {
-    const run = await this.runs.mustFind(id);
+    const run = await this.runs.mustFind(id, caller);
     const from = query.offset ?? 0;
     const headers = {
       'content-type': 'text/plain; charset=utf-8',
@@ -117,8 +121,6 @@ export class RunController {
 
 /** `DELETE /api/batches/{id}`: canceling is run logic, so it lives here, beside the run routes. */
 @ApiTags('batches')
-@ApiBearerAuth('admin')
-@UseGuards(AdminAuthGuard)
 @Controller('batches')
 export class BatchCancelController {
   constructor(
@@ -128,11 +130,12 @@ export class BatchCancelController {
 
   @Delete(':id')
   @HttpCode(200)
+  @RequireScope('write')
   @ApiOperation({ summary: 'Cancel every run of the batch that is not final; returns the batch' })
   @ApiOkResponse({ type: BatchResponse })
   @ApiErrors(400, 401, 404)
-  async cancel(@Param('id', new ParseUUIDPipe()) id: string): Promise<BatchResponse> {
-    await this.runs.cancelBatch(id);
-    return this.batches.get(id);
+  async cancel(@Param('id', new ParseUUIDPipe()) id: string, @CurrentCaller() caller: Caller): Promise<BatchResponse> {
+    await this.runs.cancelBatch(id, caller);
+    return this.batches.get(id, caller);
   }
 }

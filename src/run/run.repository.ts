@@ -11,6 +11,8 @@ export interface RunnerCapacity {
   cpu: number;
   memory: number;
   disk: number;
+  /** Registered with a namespace-bound registration token: runs of these namespaces only (null: any). */
+  namespaces: string[] | null;
 }
 
 /** A namespace's queue as a batch of claims sees it (RunRepository.candidateQueues). */
@@ -101,6 +103,8 @@ export class RunRepository {
     batch?: string;
     runner?: string;
     namespace?: string;
+    /** A namespace-bound caller's namespaces; null: every namespace. */
+    namespaces?: readonly string[] | null;
     before: string | null;
     limit: number;
   }): Promise<RunRow[]> {
@@ -108,9 +112,17 @@ export class RunRepository {
       `SELECT * FROM run
        WHERE ($1::text IS NULL OR state = $1) AND ($2::uuid IS NULL OR batch_id = $2)
          AND ($3::uuid IS NULL OR runner_id = $3) AND ($4::text IS NULL OR namespace = $4)
-         AND ($5::bigint IS NULL OR seq < $5)
+         AND ($5::bigint IS NULL OR seq < $5) AND ($7::text[] IS NULL OR namespace = ANY($7))
        ORDER BY seq DESC LIMIT $6`,
-      [filter.state ?? null, filter.batch ?? null, filter.runner ?? null, filter.namespace ?? null, filter.before, filter.limit],
+      [
+        filter.state ?? null,
+        filter.batch ?? null,
+        filter.runner ?? null,
+        filter.namespace ?? null,
+        filter.before,
+        filter.limit,
+        filter.namespaces ?? null,
+      ],
     );
   }
 
@@ -128,10 +140,11 @@ export class RunRepository {
          WHERE r.namespace = n.name AND r.state = 'waiting' AND ${MATCHES_RUNNER}
          ORDER BY r.priority DESC, r.seq LIMIT 1
        ) best
+       WHERE ($6::text[] IS NULL OR n.name = ANY($6))
        ORDER BY best.priority DESC,
                 (SELECT count(*) FROM run x WHERE x.namespace = n.name AND x.state = 'running') ASC,
                 best.seq ASC`,
-      [cap.labels, cap.framework, cap.cpu, cap.memory, cap.disk],
+      [cap.labels, cap.framework, cap.cpu, cap.memory, cap.disk, cap.namespaces],
     );
     return rows.map((r) => r.namespace);
   }
@@ -153,8 +166,8 @@ export class RunRepository {
                WHERE r.namespace = n.name AND r.state = 'waiting' AND ${MATCHES_RUNNER}
                ORDER BY r.priority DESC, r.seq LIMIT $6) t
        ) q
-       WHERE q.priorities IS NOT NULL`,
-      [cap.labels, cap.framework, cap.cpu, cap.memory, cap.disk, k],
+       WHERE q.priorities IS NOT NULL AND ($7::text[] IS NULL OR n.name = ANY($7))`,
+      [cap.labels, cap.framework, cap.cpu, cap.memory, cap.disk, k, cap.namespaces],
     );
     return rows.map((r) => ({
       namespace: r.namespace,

@@ -2,6 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import { Caller, seesNamespace, SYSTEM_ACTOR } from '../auth/scopes';
 import { BatchService } from '../batch/batch.service';
 import { Cursors } from '../common/common.module';
 import { Conflict, InvalidInput, NotFound } from '../common/errors';
@@ -26,13 +28,16 @@ export class RunService {
     private readonly signal: WorkSignal,
     @Inject(PULSE_CONFIG) private readonly config: PulseConfig,
     private readonly cursors: Cursors,
+    private readonly audit: AuditService,
   ) {}
 
   /**
    * One run per job, else per repo, else per repository of the namespace (SPEC section 3),
    * inserted in one statement, then announced to long-polling runners.
    */
-  async submit(req: SubmitRunsRequest): Promise<{ batch_id: string; runs: string[] }> {
+  async submit(req: SubmitRunsRequest, caller?: Caller): Promise<{ batch_id: string; runs: string[] }> {
+    // A namespace-bound caller cannot tell another namespace from a missing one.
+    if (!seesNamespace(caller, req.namespace)) throw new NotFound(`namespace "${req.namespace}" does not exist`);
     const script = typeof req.script === 'string' ? req.script.split('\n') : req.script;
     const batchId = randomUUID();
     const planned = await this.db.transaction(async (tx) => {
@@ -61,6 +66,10 @@ export class RunService {
         },
         runs,
       );
+      await this.audit.record(tx, caller?.actor ?? SYSTEM_ACTOR, 'run.submitted', { type: 'batch', id: batchId }, {
+        namespace: req.namespace,
+        runs: runs.length,
+      });
       await this.signal.announce(runs.length, (sql, params) => tx.query(sql, params));
       return runs;
     });
@@ -99,21 +108,22 @@ export class RunService {
     return repos.map((repo, i) => ({ id: randomUUID(), repo: check(repo, `repos.${i}`), env, payload: null }));
   }
 
-  async list(query: RunListQuery): Promise<Page<RunSummary>> {
+  async list(query: RunListQuery, caller?: Caller): Promise<Page<RunSummary>> {
     const limit = query.limit ?? DEFAULT_LIMIT;
     const before = query.cursor ? this.cursors.decode('run', query.cursor) : null;
-    const rows = await this.runs.list({ ...query, before, limit: limit + 1 });
+    const rows = await this.runs.list({ ...query, before, limit: limit + 1, namespaces: caller?.namespaces ?? null });
     return this.cursors.page('run', rows, limit, mapRunSummary);
   }
 
-  async get(id: string): Promise<RunDetail> {
-    const run = await this.mustFind(id);
+  async get(id: string, caller?: Caller): Promise<RunDetail> {
+    const run = await this.mustFind(id, caller);
     return mapRunDetail(run, run.state === RunState.Waiting ? await this.pendingReason(run) : null);
   }
 
-  async mustFind(id: string): Promise<RunRow> {
+  /** The run, if the caller may see it (a namespace-bound caller sees its namespaces' only). */
+  async mustFind(id: string, caller?: Caller): Promise<RunRow> {
     const run = await this.runs.findById(id);
-    if (!run) throw new NotFound(`run ${id} does not exist`);
+    if (!run || !seesNamespace(caller, run.namespace)) throw new NotFound(`run ${id} does not exist`);
     return run;
   }
 
@@ -131,10 +141,20 @@ export class RunService {
          -- A runner that declared no resources takes runs of any size (as dispatch does).
          AND (w.res_cpu IS NULL OR $3 <= w.res_cpu)
          AND (w.res_memory IS NULL OR $4 <= w.res_memory)
-         AND (w.res_disk IS NULL OR $5 <= w.res_disk)`,
-      [run.labels, run.framework, run.res_cpu, run.res_memory, run.res_disk],
+         AND (w.res_disk IS NULL OR $5 <= w.res_disk)
+         -- A runner registered with a namespace-bound registration token takes its namespaces only.
+         AND (w.namespaces IS NULL OR $6 = ANY(w.namespaces))`,
+      [run.labels, run.framework, run.res_cpu, run.res_memory, run.res_disk, run.namespace],
     );
     if (Number(c.registered) === 0) {
+      const [bound]: Array<{ n: string }> = await this.db.query(
+        `SELECT count(*) AS n FROM runner w
+         WHERE w.deregistered_at IS NULL AND $1::text[] <@ w.labels AND NOT ($2 = ANY(w.namespaces))`,
+        [run.labels, run.namespace],
+      );
+      if (Number(bound.n) > 0) {
+        return `no registered runner takes runs of namespace "${run.namespace}": ${bound.n} runner(s) with its labels are bound to other namespaces`;
+      }
       const needs = [
         run.labels.length ? `labels [${run.labels.join(', ')}]` : null,
         run.framework ? `framework "${run.framework}"` : null,
@@ -156,20 +176,25 @@ export class RunService {
    * CANCEL_GRACE anyway. An offer the runner never acknowledged is canceled at once: the runner
    * learns it with a 409 on its first update.
    */
-  async cancel(id: string): Promise<RunDetail> {
+  async cancel(id: string, caller?: Caller): Promise<RunDetail> {
     await this.db.transaction(async (tx) => {
       const run = await this.runs.lockById(tx, id);
-      if (!run) throw new NotFound(`run ${id} does not exist`);
-      if (run.state === RunState.Canceled) return;
+      if (!run || !seesNamespace(caller, run.namespace)) throw new NotFound(`run ${id} does not exist`);
+      if (run.state === RunState.Canceled || (run.state === RunState.Running && run.cancel_requested_at)) return;
       if (isFinal(run.state)) throw new Conflict(`run is already ${run.state}; only a waiting or running run can be canceled`);
       await this.cancelLocked(tx, [id]);
+      await this.audit.record(tx, caller?.actor ?? SYSTEM_ACTOR, 'run.canceled', { type: 'run', id }, {
+        batch: run.batch_id,
+        namespace: run.namespace,
+        state: run.state,
+      });
     });
-    return this.get(id);
+    return this.get(id, caller);
   }
 
   /** Cancels every run of a batch that is not final. */
-  async cancelBatch(batchId: string): Promise<void> {
-    if (!(await this.batches.exists(batchId))) throw new NotFound(`batch ${batchId} does not exist`);
+  async cancelBatch(batchId: string, caller?: Caller): Promise<void> {
+    if (!(await this.batches.exists(batchId, caller))) throw new NotFound(`batch ${batchId} does not exist`);
     await this.db.transaction(async (tx) => {
       const rows: Array<{ id: string }> = await tx.query(
         `SELECT id FROM run WHERE batch_id = $1 AND state IN ('waiting', 'running') ORDER BY id FOR UPDATE`,
@@ -179,6 +204,7 @@ export class RunService {
         tx,
         rows.map((r) => r.id),
       );
+      await this.audit.record(tx, caller?.actor ?? SYSTEM_ACTOR, 'batch.canceled', { type: 'batch', id: batchId }, { runs: rows.length });
     });
   }
 

@@ -31,6 +31,7 @@ interface AliveRow {
   res_cpu: number | null;
   res_memory: number | null;
   res_disk: number | null;
+  namespaces: string[] | null;
 }
 
 /** How long end-of-poll liveness writes are gathered before one UPDATE writes them all. */
@@ -191,6 +192,7 @@ export class HeartbeatService implements BeforeApplicationShutdown {
       cpu: row.res_cpu ?? UNLIMITED,
       memory: row.res_memory ?? UNLIMITED,
       disk: row.res_disk ?? UNLIMITED,
+      namespaces: row.namespaces,
     };
     this.cache.rememberAlive(runnerId, view, version);
     return view;
@@ -211,7 +213,7 @@ export class HeartbeatService implements BeforeApplicationShutdown {
          FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::text[], $6::jsonb[])
               AS v(id, ip, usage, framework, framework_name, system)
          WHERE r.id = v.id AND r.deregistered_at IS NULL
-         RETURNING r.id, r.enabled, r.labels, r.framework_name, r.res_cpu, r.res_memory, r.res_disk`,
+         RETURNING r.id, r.enabled, r.labels, r.framework_name, r.res_cpu, r.res_memory, r.res_disk, r.namespaces`,
         [
           batch.map((f) => f.id),
           batch.map((f) => f.ip),

@@ -1,19 +1,20 @@
 import { CanActivate, createParamDecorator, ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { RateLimited } from '../common/errors';
+import { AuditService } from '../audit/audit.service';
+import { DomainError, RateLimited } from '../common/errors';
 import { bearerToken } from '../common/secrets';
 import type { PulseConfig } from '../config/config';
 import { PULSE_CONFIG } from '../config/config.module';
 import { MetricsService } from '../metrics/metrics.service';
 import { RateLimiter } from './rate-limit';
 import type { AuthenticatedRunner } from './runner-cache';
-import { RunnerService } from './runner.service';
+import { RunnerTokenService } from './runner-token.service';
 
 type RunnerRequest = FastifyRequest & { runner?: AuthenticatedRunner };
 
 /**
- * The runner routes: `Authorization: Bearer <runner_token>`. 401 for no or an unknown token,
- * 403 for a deregistered runner, 429 with Retry-After over the runner's own rate limit. The
+ * The runner routes: `Authorization: Bearer <runner_token>`. 401 for no, an unknown or an expired
+ * token, 403 for a deregistered runner, 429 with Retry-After over the runner's own rate limit. The
  * runner is attached to the request for `@CurrentRunner()`.
  */
 @Injectable()
@@ -21,8 +22,9 @@ export class RunnerAuthGuard implements CanActivate {
   private readonly limiter: RateLimiter;
 
   constructor(
-    private readonly runners: RunnerService,
+    private readonly tokens: RunnerTokenService,
     private readonly metrics: MetricsService,
+    private readonly audit: AuditService,
     @Inject(PULSE_CONFIG) config: PulseConfig,
   ) {
     this.limiter = new RateLimiter(config.runnerRateLimit);
@@ -30,7 +32,11 @@ export class RunnerAuthGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<RunnerRequest>();
-    const runner = await this.runners.authenticate(bearerToken(request.headers.authorization));
+    const ip = request.ip ?? null;
+    const runner = await this.tokens.authenticate(bearerToken(request.headers.authorization), ip).catch((err: unknown) => {
+      if (err instanceof DomainError) this.audit.deniedRequest(ip, err.kind === 'forbidden' ? 403 : 401, request.method, request.url, err.message);
+      throw err;
+    });
     const wait = this.limiter.take(runner.id);
     if (wait > 0) {
       this.metrics.inc('pulse_rate_limited_total');

@@ -7,6 +7,12 @@ import type { RunnerView } from '../run/dispatch.service';
 /** Who a runner token belongs to. */
 export interface AuthenticatedRunner {
   id: string;
+  /**
+   * From when (ms since the epoch) its heartbeat answers offer a new token (SPEC section 12:
+   * the last quarter of the token's life, or at once after an admin's rotate-token, or for a
+   * runner that fell back to its previous token); Infinity: never.
+   */
+  offerFrom: number;
 }
 
 interface Liveness {
@@ -64,10 +70,11 @@ export class RunnerCache {
     return this.changes;
   }
 
-  rememberToken(hash: string, runner: AuthenticatedRunner, version: number): void {
+  /** `validUntil`: when the token itself stops working (ms); the entry never outlives it. */
+  rememberToken(hash: string, runner: AuthenticatedRunner, version: number, validUntil = Infinity): void {
     if (!this.signal.reliable || version !== this.changes) return;
     if (this.tokens.size >= MAX_ENTRIES) this.tokens.clear();
-    this.tokens.set(hash, { runner, until: Date.now() + TOKEN_TTL_MS });
+    this.tokens.set(hash, { runner, until: Math.min(Date.now() + TOKEN_TTL_MS, validUntil) });
   }
 
   /** The runner's liveness entry if it is still inside the window. */

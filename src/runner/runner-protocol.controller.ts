@@ -18,6 +18,7 @@ import {
   CompleteRequest,
   CompleteResponse,
   DeregistrationRequest,
+  HeartbeatBody,
   HeartbeatRequest,
   HeartbeatResponse,
   RegistrationRequest,
@@ -27,6 +28,7 @@ import {
 } from './runner.dto';
 import type { AuthenticatedRunner } from './runner-cache';
 import { RunnerCache } from './runner-cache';
+import { RunnerTokenService } from './runner-token.service';
 import { RunnerService } from './runner.service';
 
 /** The caller must be the runner its token belongs to (SPEC section 2: 403 otherwise). */
@@ -55,10 +57,14 @@ export class RunnerProtocolController {
     private readonly results: ResultService,
     private readonly metrics: MetricsService,
     private readonly cache: RunnerCache,
+    private readonly tokens: RunnerTokenService,
   ) {}
 
   @Post('registration')
-  @ApiOperation({ summary: 'Register a runner with the registration token; the runner token is shown once' })
+  @ApiOperation({
+    summary: 'Register a runner with a registration token (pulse_reg_… or RUNNER_REGISTRATION_TOKEN) in the body; the runner token is shown once',
+    security: [],
+  })
   @ApiCreatedResponse({ type: RegistrationResponse })
   @ApiErrors(400, 401, 413, 429)
   register(@Body() body: RegistrationRequest, @Req() request: FastifyRequest): Promise<RegistrationResponse> {
@@ -72,9 +78,13 @@ export class RunnerProtocolController {
   @ApiOperation({ summary: 'Deregister: the runner is blacklisted for good; its run goes back to the queue' })
   @ApiOkResponse({ description: 'Empty body' })
   @ApiErrors(400, 401, 403, 429)
-  async deregister(@Body() body: DeregistrationRequest, @CurrentRunner() runner: AuthenticatedRunner): Promise<void> {
+  async deregister(
+    @Body() body: DeregistrationRequest,
+    @CurrentRunner() runner: AuthenticatedRunner,
+    @Req() request: FastifyRequest,
+  ): Promise<void> {
     sameRunner(runner, body.id);
-    await this.runners.deregister(runner.id);
+    await this.runners.deregister(runner.id, { type: 'runner', id: runner.id, name: null, ip: request.ip ?? null });
   }
 
   @Post('heartbeat')
@@ -92,7 +102,10 @@ export class RunnerProtocolController {
     @Req() request: FastifyRequest,
   ): Promise<HeartbeatResponse> {
     sameRunner(runner, body.id);
-    return { heartbeat: await this.heartbeats.beat(runner.id, body, request.ip ?? null) };
+    const heartbeat: HeartbeatBody = await this.heartbeats.beat(runner.id, body, request.ip ?? null);
+    // In the last quarter of its token's life (one comparison otherwise): a fresh offer each time.
+    if (runner.offerFrom <= Date.now()) heartbeat.token = await this.tokens.offer(runner.id);
+    return { heartbeat };
   }
 
   @Post('runs/:runId/update')

@@ -137,11 +137,22 @@ export class RunAssignment {
   @ApiPropertyOptional({ type: 'object', additionalProperties: true }) payload?: Record<string, unknown>;
 }
 
+/** A new runner token offered in a heartbeat answer (SPEC section 12). */
+export class TokenOffer {
+  @ApiProperty({ description: 'The new runner token: save it, then use it', example: 'pulse_rt_…' }) value: string;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'null: never expires' }) expires_at: string | null;
+}
+
 export class HeartbeatBody {
   @ApiProperty({ example: 'ok' }) status: 'ok';
   @ApiProperty({ description: 'Seconds until the next heartbeat (add jitter)' }) interval: number;
   @ApiPropertyOptional({ type: RunAssignment }) run?: RunAssignment;
   @ApiPropertyOptional({ type: [String], description: 'Runs to stop now' }) cancel?: string[];
+  @ApiPropertyOptional({
+    type: TokenOffer,
+    description: 'A new runner token, offered in the last quarter of the current one\'s life: write it to the config, then use it',
+  })
+  token?: TokenOffer;
 }
 
 export class HeartbeatResponse {
@@ -256,6 +267,8 @@ export class RunnerDetail extends RunnerSummary {
   resources: { cpu: number | null; memory: number | null; disk: number | null } | null;
   @ApiProperty({ type: UsageDto, nullable: true }) usage: Record<string, unknown> | null;
   @ApiProperty({ format: 'date-time' }) registered_at: string;
+  @ApiProperty({ type: [String], nullable: true, description: 'Takes runs of these namespaces only (its registration token\'s); null: any' })
+  namespaces: string[] | null;
 }
 
 export function runnerState(row: RunnerRow): 'waiting' | 'running' | 'dead' {
@@ -288,6 +301,7 @@ export function mapRunnerDetail(row: RunnerRow, runIds: string[]): RunnerDetail 
     resources: hasResources ? { cpu: row.res_cpu, memory: row.res_memory, disk: row.res_disk } : null,
     usage: row.usage,
     registered_at: row.registered_at.toISOString(),
+    namespaces: row.namespaces,
   };
 }
 

@@ -44,4 +44,5 @@ export interface RunnerRow {
   registered_at: Date;
   seq: string;
   current_run: string | null;
+  namespaces: string[] | null;
 }

@@ -5,6 +5,7 @@ import { RunModule } from '../run/run.module';
 import { SweepTimer } from '../run/run.sweeper';
 import { HeartbeatService } from './heartbeat.service';
 import { RunnerCache } from './runner-cache';
+import { RunnerTokenService } from './runner-token.service';
 import { RunnerAuthGuard } from './runner-auth.guard';
 import { RunnerProtocolController } from './runner-protocol.controller';
 import { RunnerController } from './runner.controller';
@@ -15,7 +16,7 @@ import { RunnerSweeper } from './runner.sweeper';
 @Module({
   imports: [TypeOrmModule.forFeature([Runner]), RunModule],
   controllers: [RunnerProtocolController, RunnerController],
-  providers: [RunnerService, HeartbeatService, RunnerAuthGuard, RunnerSweeper, RunnerCache],
+  providers: [RunnerService, RunnerTokenService, HeartbeatService, RunnerAuthGuard, RunnerSweeper, RunnerCache],
   exports: [RunnerService],
 })
 export class RunnerModule implements OnModuleInit {

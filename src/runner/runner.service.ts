@@ -1,14 +1,15 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import { RegistrationTokenService } from '../auth/registration-token.service';
+import { Actor, SYSTEM_ACTOR } from '../auth/scopes';
 import { Cursors } from '../common/common.module';
-import { Conflict, Forbidden, NotFound, Unauthenticated } from '../common/errors';
+import { Conflict, NotFound, Unauthenticated } from '../common/errors';
 import { DEFAULT_LIMIT, Page } from '../common/pagination';
-import { newRunnerToken, RUNNER_TOKEN_PREFIX, secretEquals, sha256, sha256Hex } from '../common/secrets';
+import { newRunnerToken, sha256 } from '../common/secrets';
 import { returned } from '../common/sql';
-import type { PulseConfig } from '../config/config';
-import { PULSE_CONFIG } from '../config/config.module';
 import { DispatchService } from '../run/dispatch.service';
 import { WorkSignal } from '../database/work-signal';
 import {
@@ -21,7 +22,7 @@ import {
   RunnerSummary,
 } from './runner.dto';
 import type { RunnerRow } from './runner.entity';
-import { AuthenticatedRunner, RunnerCache } from './runner-cache';
+import { RunnerTokenService } from './runner-token.service';
 
 /** `runner` columns plus the run it holds now (at most one: a unique index says so). */
 export const RUNNER_SELECT = `
@@ -45,80 +46,74 @@ export function systemFacts(framework: Record<string, unknown> | undefined | nul
 export class RunnerService {
   constructor(
     @InjectDataSource() private readonly db: DataSource,
-    @Inject(PULSE_CONFIG) private readonly config: PulseConfig,
     private readonly dispatch: DispatchService,
     private readonly signal: WorkSignal,
     private readonly cursors: Cursors,
-    private readonly cache: RunnerCache,
+    private readonly registrationTokens: RegistrationTokenService,
+    private readonly runnerTokens: RunnerTokenService,
+    private readonly audit: AuditService,
   ) {}
 
+  /**
+   * Registers a runner with a registration token (a `pulse_reg_…` one, used up atomically, or the
+   * bootstrap RUNNER_REGISTRATION_TOKEN). The runner gets the token's labels and namespaces.
+   */
   async register(req: RegistrationRequest, ip: string | null): Promise<RegistrationResponse> {
-    if (!secretEquals(req.token, this.config.registrationToken)) {
-      throw new Unauthenticated('Invalid registration token');
-    }
     const id = randomUUID();
     const token = newRunnerToken();
-    await this.db.query(
-      `INSERT INTO runner (id, name, token_hash, labels, framework, framework_name, system,
-                           res_cpu, res_memory, res_disk, ip)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-      [
-        id,
-        req.name ?? `runner-${id.slice(0, 8)}`,
-        sha256(token),
-        [...new Set(req.labels ?? [])],
-        req.framework ? JSON.stringify(req.framework) : null,
-        frameworkName(req.framework),
-        systemFacts(req.framework) ? JSON.stringify(systemFacts(req.framework)) : null,
-        req.resources?.cpu ?? null,
-        req.resources?.memory ?? null,
-        req.resources?.disk ?? null,
-        ip,
-      ],
-    );
+    const name = req.name ?? `runner-${id.slice(0, 8)}`;
+    await this.db.transaction(async (tx) => {
+      const grant = await this.registrationTokens.consume(tx, req.token).catch((err: unknown) => {
+        if (err instanceof Unauthenticated) this.audit.deniedRequest(ip, 401, 'POST', '/api/runner/registration', err.message);
+        throw err;
+      });
+      const labels = [...new Set([...(req.labels ?? []), ...grant.labels])];
+      await tx.query(
+        `INSERT INTO runner (id, name, token_hash, labels, framework, framework_name, system,
+                             res_cpu, res_memory, res_disk, ip, namespaces, registration_token_id, token_expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+        [
+          id,
+          name,
+          sha256(token),
+          labels,
+          req.framework ? JSON.stringify(req.framework) : null,
+          frameworkName(req.framework),
+          systemFacts(req.framework) ? JSON.stringify(systemFacts(req.framework)) : null,
+          req.resources?.cpu ?? null,
+          req.resources?.memory ?? null,
+          req.resources?.disk ?? null,
+          ip,
+          grant.namespaces,
+          grant.tokenId,
+          this.runnerTokens.expiryFromNow(),
+        ],
+      );
+      await this.audit.record(tx, { type: 'runner', id, name, ip }, 'runner.registered', { type: 'runner', id }, {
+        registration_token: grant.tokenId ?? 'bootstrap',
+        labels,
+        namespaces: grant.namespaces,
+      });
+    });
     return { runner_id: id, runner_token: token };
-  }
-
-  /**
-   * The runner a token belongs to. 401 for no token or one no runner has; 403 (the exact body of
-   * SPEC section 2) for a deregistered runner's token. Answered from memory when recently seen
-   * (RunnerCache: a deregistration reaches every process's cache at once).
-   */
-  async authenticate(token: string): Promise<AuthenticatedRunner> {
-    // Never query with an empty credential (typeorm #9316: an undefined filter matches any row).
-    if (!token) throw new Unauthenticated('Missing bearer token: send Authorization: Bearer <runner_token>');
-    if (!token.startsWith(RUNNER_TOKEN_PREFIX)) throw new Unauthenticated('Invalid runner token');
-    const key = sha256Hex(token);
-    const cached = this.cache.token(key);
-    if (cached) return cached;
-    const digest = Buffer.from(key, 'hex');
-    const version = this.cache.version;
-    const rows: Array<{ id: string; token_hash: Buffer; deregistered_at: Date | null }> = await this.db.query(
-      `SELECT id, token_hash, deregistered_at FROM runner WHERE token_hash = $1`,
-      [digest],
-    );
-    const runner = rows[0];
-    if (!runner || !timingSafeEqual(runner.token_hash, digest)) throw new Unauthenticated('Invalid runner token');
-    if (runner.deregistered_at) throw new Forbidden();
-    const found = { id: runner.id };
-    this.cache.rememberToken(key, found, version);
-    return found;
   }
 
   /**
    * Blacklists a runner for good and gives back the run it held (waiting again, or failed when it
    * has no attempts left). Deregistering twice changes nothing.
    */
-  async deregister(id: string): Promise<void> {
+  async deregister(id: string, actor: Actor = SYSTEM_ACTOR): Promise<void> {
     const requeued = await this.db.transaction(async (tx) => {
-      const rows = returned<{ id: string }>(
+      const rows = returned<{ id: string; was_deregistered: boolean }>(
         await tx.query(
-          `UPDATE runner SET deregistered_at = COALESCE(deregistered_at, now()), state = 'dead', enabled = false
-           WHERE id = $1 RETURNING id`,
+          `UPDATE runner u SET deregistered_at = COALESCE(u.deregistered_at, now()), state = 'dead', enabled = false
+           FROM runner old WHERE u.id = $1 AND old.id = u.id
+           RETURNING u.id, old.deregistered_at IS NOT NULL AS was_deregistered`,
           [id],
         ),
       );
       if (!rows.length) throw new NotFound(`runner ${id} does not exist`);
+      if (!rows[0].was_deregistered) await this.audit.record(tx, actor, 'runner.deregistered', { type: 'runner', id });
       const released = await this.dispatch.releaseAll(tx, id, 'runner deregistered');
       return released.filter((r) => r.state === 'waiting').length;
     });
@@ -147,13 +142,14 @@ export class RunnerService {
   }
 
   /** The admin switch: a disabled runner keeps heartbeating but receives no run. */
-  async setEnabled(id: string, enabled: boolean): Promise<RunnerDetail> {
-    const rows = returned<{ id: string }>(
-      await this.db.query(
-        `UPDATE runner SET enabled = $2 WHERE id = $1 AND deregistered_at IS NULL RETURNING id`,
-        [id, enabled],
-      ),
-    );
+  async setEnabled(id: string, enabled: boolean, actor: Actor = SYSTEM_ACTOR): Promise<RunnerDetail> {
+    const rows = await this.db.transaction(async (tx) => {
+      const changed = returned<{ id: string }>(
+        await tx.query(`UPDATE runner SET enabled = $2 WHERE id = $1 AND deregistered_at IS NULL RETURNING id`, [id, enabled]),
+      );
+      if (changed.length) await this.audit.record(tx, actor, enabled ? 'runner.enabled' : 'runner.disabled', { type: 'runner', id });
+      return changed;
+    });
     await this.signal.announceRunnerChanged(id, (sql, params) => this.db.query(sql, params));
     if (!rows.length) {
       const runner = await this.get(id); // 404 when absent

@@ -18,6 +18,8 @@ export interface HeartbeatBody {
   interval: number;
   run?: Assignment;
   cancel?: string[];
+  /** A new runner token offered (SPEC section 12). */
+  token?: { value: string; expires_at: string | null };
 }
 
 /** A scripted runner speaking the protocol over HTTP, for tests that drive each call by hand. */
