@@ -21,6 +21,7 @@ import {
   RunnerSummary,
 } from './runner.dto';
 import type { RunnerRow } from './runner.entity';
+import { capabilitiesOf } from './capabilities';
 import { AuthenticatedRunner, RunnerCache } from './runner-cache';
 
 /** `runner` columns plus the run it holds now (at most one: a unique index says so). */
@@ -58,10 +59,12 @@ export class RunnerService {
     }
     const id = randomUUID();
     const token = newRunnerToken();
+    const caps = capabilitiesOf(req);
     await this.db.query(
       `INSERT INTO runner (id, name, token_hash, labels, framework, framework_name, system,
-                           res_cpu, res_memory, res_disk, ip)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+                           res_cpu, res_memory, res_disk, ip,
+                           container, executors, default_image, can_shell, can_container)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
       [
         id,
         req.name ?? `runner-${id.slice(0, 8)}`,
@@ -74,6 +77,11 @@ export class RunnerService {
         req.resources?.memory ?? null,
         req.resources?.disk ?? null,
         ip,
+        caps.container,
+        caps.executors,
+        caps.defaultImage,
+        caps.canShell,
+        caps.canContainer,
       ],
     );
     return { runner_id: id, runner_token: token };
