@@ -219,6 +219,51 @@ describeWithEngine('runs in containers (real runner, real engine)', () => {
     await noContainerOf(runB);
   });
 
+  it('an image the engine lacks fails the run with a clear line (pull policy never; a failed pull)', async () => {
+    const [id] = await submit({ script: ['echo never printed'], image: 'localhost/pulse-test:absent', labels: ['ctr'] });
+    const run = await waitForFinal(pulse, id);
+    expect(run.state).toBe('failed');
+    const log = await readLog(pulse, id);
+    expect(log).toContain('image localhost/pulse-test:absent is not present on the engine and the pull policy is "never"');
+    expect(log).not.toContain('never printed');
+
+    // Pull policy always, and no registry to pull from: the pull fails, and so does the run.
+    const { runner: r } = await runner(['pull-always'], ['--container-engine', eng.url, '--pull-policy', 'always']);
+    await eventually(async () => (await pulse.http.get(`/api/runners/${r.id}`).set(pulse.admin).expect(200)).body.container?.healthy);
+    const [pulled] = await submit({ script: ['echo never printed'], image: 'localhost:1/pulse-test:nowhere', labels: ['pull-always'] });
+    expect((await waitForFinal(pulse, pulled, 60000)).state).toBe('failed');
+    const pullLog = await readLog(pulse, pulled);
+    expect(pullLog).toContain('pulling image localhost:1/pulse-test:nowhere (pull policy always)');
+    expect(pullLog).toContain('cannot pull image localhost:1/pulse-test:nowhere');
+    await noContainerOf(pulled);
+  });
+
+  it('validates the container fields of registrations and heartbeats (400 naming the field)', async () => {
+    const reg = (body: Record<string, unknown>) =>
+      pulse.http.post('/api/runner/registration').send({ token: 'test-registration-token-0123456789', ...body });
+    const facts = { engine: 'docker', version: '27.0', apiVersion: '1.46', os: 'linux', arch: 'amd64', healthy: true };
+    const ok = await reg({ container: facts, executors: ['container'], defaultImage: 'debian:12' }).expect(201);
+    for (const [body, field] of [
+      [{ executors: ['vm'] }, 'executors'],
+      [{ executors: [] }, 'executors'],
+      [{ container: { ...facts, healthy: 'yes' } }, 'container.healthy'],
+      [{ container: { engine: 'docker' } }, 'container.version'],
+      [{ defaultImage: 'Not An Image' }, 'defaultImage'],
+    ] as Array<[Record<string, unknown>, string]>) {
+      const res = await reg(body);
+      expect({ field, status: res.status }).toEqual({ field, status: 400 });
+      expect(JSON.stringify(res.body.message)).toContain(field);
+      const beat = await pulse.http
+        .post('/api/runner/heartbeat')
+        .set({ Authorization: `Bearer ${ok.body.runner_token as string}` })
+        .send({ id: ok.body.runner_id as string, status: 'busy', runs: [], ...body });
+      expect({ field, status: beat.status }).toEqual({ field, status: 400 });
+    }
+    const shown = await pulse.http.get(`/api/runners/${ok.body.runner_id as string}`).set(pulse.admin).expect(200);
+    expect(shown.body).toMatchObject({ container: facts, executors: ['container'], default_image: 'debian:12' });
+    await pulse.http.delete(`/api/runners/${ok.body.runner_id as string}`).set(pulse.admin).expect(200);
+  });
+
   it('refuses a submission whose image is not an image reference, naming the field', async () => {
     const res = await pulse.http.post('/api/runs').set(pulse.admin).send({ namespace: 'ctr', repos: [repo], script: ['true'], image: 'Not An Image!' });
     expect(res.status).toBe(400);
