@@ -94,6 +94,7 @@ export class ContainerRun {
       if (this.stopping) return {};
       const user = await this.imageUser();
       this.id = await this.create();
+      spec.note(`running in container ${this.name} (image ${spec.image})`);
       await engine.putArchive(this.id, '/', tarOf(spec.contextDir, ['workspace', '.pulse'], user));
       if (this.stopping) return {};
       const stream = await engine.attachContainer(this.id);
