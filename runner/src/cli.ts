@@ -95,7 +95,7 @@ async function register(flags: Flags, env: NodeJS.ProcessEnv): Promise<number> {
   if (configExists(settings.configPath) && !settings.force) {
     throw new UsageError(`${settings.configPath} already holds a runner: run \`pulse-runner unregister\` first, or pass --force`);
   }
-  const containers = await ContainerSupport.discover(settings.containers, createLogger(settings.logLevel)).catch((err: unknown) => {
+  const containers = await ContainerSupport.discover(settings.containers, createLogger(settings.logLevel === 'info' ? 'warn' : settings.logLevel)).catch((err: unknown) => {
     throw new UsageError(errorMessage(err));
   });
   const transport = new Transport({ ca: settings.ca, proxy: settings.proxy, userAgent: userAgent() });
