@@ -11,6 +11,10 @@
  * result at all: the run is no longer ours). When the script exits by itself, whatever it left
  * running in its group is killed too, so nothing outlives its run.
  *
+ * A run with an image (or any run, on a runner with a default image) clones the same way, then
+ * runs its script in its own container instead of bash on the host (container/executor.ts);
+ * stopping it stops the container.
+ *
  * The script sees a clean environment (config.ts baseEnvironment: PATH, HOME, LANG, USER, SHELL)
  * plus CI, PULSE_RUN_ID, PULSE_BATCH_ID, PULSE_ATTEMPT, TMPDIR and the run's own `env` on top:
  * never the runner's token, the orchestrator url or the rest of the runner's environment.
