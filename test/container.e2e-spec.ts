@@ -142,6 +142,33 @@ describeWithEngine('runs in containers (real runner, real engine)', () => {
     await noContainerOf(id);
   });
 
+  it('resources become limits; a process limit, an init process, not privileged', async () => {
+    const script = [
+      'echo "quota=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d" " -f1 /sys/fs/cgroup/cpu.max)"',
+      'echo "memory=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"',
+      'echo "pids=$(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max)"',
+      'echo "init=$(cat /proc/1/comm)"',
+      'echo "caps=$(grep CapEff /proc/self/status | cut -f2)"',
+      'echo "interfaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " | sort | tr "\n" ,)"',
+    ];
+    const [id] = await submit({ script, image: BUSYBOX_IMAGE, labels: ['ctr'], resources: { cpu: 1, memory: 96 } });
+    expect((await waitForFinal(pulse, id)).state).toBe('finished');
+    const log = await readLog(pulse, id);
+    const value = (key: string): string => new RegExp(`^${key}=(.*)$`, 'm').exec(log)?.[1] ?? '';
+    expect(value('quota')).toBe('100000');
+    expect(value('memory')).toBe(String(96 * 1024 * 1024));
+    expect(value('pids')).toBe('4096');
+    expect(value('init')).not.toBe('sh'); // PID 1 is the engine's init (catatonit, docker-init), not the script
+    expect(value('caps')).not.toMatch(/^0*(1|3)f{9}$/); // not the full capability set of a privileged container
+    expect(value('interfaces')).toContain('lo');
+
+    // --container-network none: only the loopback interface.
+    await runner(['no-net'], withEngine('--container-network', 'none'));
+    const [isolated] = await submit({ script: [script[5]], image: BUSYBOX_IMAGE, labels: ['no-net'] });
+    expect((await waitForFinal(pulse, isolated)).state).toBe('finished');
+    expect(/^interfaces=(.*)$/m.exec(await readLog(pulse, isolated))?.[1]).toBe('lo,');
+  });
+
   it('a cancel stops the container and leaves none behind', async () => {
     const [id] = await submit({ script: ['echo started', 'sleep 1000'], image: BUSYBOX_IMAGE, labels: ['ctr'] });
     await eventually(async () => (await readLog(pulse, id)).includes('started'), 40000, 250);
