@@ -76,12 +76,16 @@ export class ContainerRun {
   private stopping = false;
   private stopGraceSeconds = 10;
   private readonly name: string;
+  /** Settles when stop() is called: a pull (no timeout of its own) is not waited for past it. */
+  private readonly stopped: Promise<void>;
+  private markStopped: () => void = () => undefined;
 
   constructor(
     private readonly settings: ContainerSettings,
     private readonly spec: ContainerRunSpec,
   ) {
     this.name = containerName(spec.runId, spec.attempt);
+    this.stopped = new Promise((resolve) => (this.markStopped = resolve));
   }
 
   /** Runs the script in its container; never leaves the container behind. */
@@ -126,6 +130,7 @@ export class ContainerRun {
     if (this.stopping) return;
     this.stopping = true;
     this.stopGraceSeconds = graceSeconds;
+    this.markStopped();
     void this.stopNow();
   }
 
@@ -162,12 +167,15 @@ export class ContainerRun {
     const started = Date.now();
     const progress = new PullLog((line) => this.spec.note(line));
     try {
-      await engine.pullImage(image, (p) => progress.add(p), { timeoutMs: 0 });
+      // A pull can take long and has no timeout; a cancel or the deadline stops waiting for it.
+      await Promise.race([engine.pullImage(image, (p) => progress.add(p), { timeoutMs: 0 }), this.stopped]);
+      if (this.stopping) return false;
     } catch (err) {
       this.spec.note(`cannot pull image ${image}: ${errorMessage(err)}`);
       return false;
     }
-    this.spec.note(`pulled image ${image} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    const omitted = progress.omitted > 0 ? ` (${progress.omitted} more progress lines left out)` : '';
+    this.spec.note(`pulled image ${image} in ${((Date.now() - started) / 1000).toFixed(1)}s${omitted}`);
     return true;
   }
 
@@ -251,7 +259,7 @@ export class ContainerRun {
  * Pull progress as a few lines: each layer's state changes, not every byte count. At most
  * MAX_LINES lines; the rest are counted.
  */
-class PullLog {
+export class PullLog {
   private static readonly MAX_LINES = 20;
   private lines = 0;
   private skipped = 0;
@@ -270,6 +278,11 @@ class PullLog {
     }
     this.lines++;
     this.write(`pull: ${line}`);
+  }
+
+  /** How many distinct state lines were left out past MAX_LINES. */
+  get omitted(): number {
+    return this.skipped;
   }
 }
 
