@@ -23,14 +23,22 @@ export interface RunnerCapabilities {
   canContainer: boolean;
 }
 
-export function capabilitiesOf(req: ReportedCapabilities): RunnerCapabilities {
+/** Only the two booleans: cheap enough for every heartbeat (the cache compares them). */
+export function executorFlags(req: ReportedCapabilities): { canShell: boolean; canContainer: boolean } {
   const executors = req.executors ?? ['shell'];
   const engineHealthy = req.container?.healthy === true;
+  return {
+    canShell: req.defaultImage !== undefined ? engineHealthy : executors.includes('shell'),
+    canContainer: engineHealthy && executors.includes('container'),
+  };
+}
+
+/** What is stored: the report as JSON, and the two booleans. */
+export function capabilitiesOf(req: ReportedCapabilities): RunnerCapabilities {
   return {
     container: req.container ? JSON.stringify(req.container) : null,
     executors: req.executors ? JSON.stringify([...new Set(req.executors)]) : null,
     defaultImage: req.defaultImage ?? null,
-    canShell: req.defaultImage !== undefined ? engineHealthy : executors.includes('shell'),
-    canContainer: engineHealthy && executors.includes('container'),
+    ...executorFlags(req),
   };
 }

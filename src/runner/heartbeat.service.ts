@@ -11,7 +11,7 @@ import { DispatchService, RunnerView } from '../run/dispatch.service';
 import type { RunRow } from '../run/run.entity';
 import { MetricsService } from '../metrics/metrics.service';
 import { HeartbeatBody, HeartbeatRequest, RunAssignment } from './runner.dto';
-import { capabilitiesOf, type RunnerCapabilities } from './capabilities';
+import { capabilitiesOf, executorFlags } from './capabilities';
 import { RunnerCache } from './runner-cache';
 import { frameworkName, systemFacts } from './runner.service';
 
@@ -23,7 +23,7 @@ interface AliveFacts {
   framework: string | null;
   frameworkName: string | null;
   system: string | null;
-  caps: RunnerCapabilities;
+  caps: ReturnType<typeof capabilitiesOf>;
 }
 
 interface AliveRow {
@@ -92,16 +92,16 @@ export class HeartbeatService implements BeforeApplicationShutdown {
 
     // Idle and recently seen, with no run waiting anywhere: nothing to write, nothing to claim.
     // A runner whose executors changed (its container engine went down or came back) is written.
-    const caps = capabilitiesOf(req);
+    const flags = executorFlags(req);
     const cached = this.cache.fresh(runnerId);
-    const known = cached && cached.view.canShell === caps.canShell && cached.view.canContainer === caps.canContainer ? cached : undefined;
+    const known = cached && cached.view.canShell === flags.canShell && cached.view.canContainer === flags.canContainer ? cached : undefined;
     if (known && !known.holding && listsNothing && this.signal.queueKnownEmpty()) {
       const run = ready && known.view.enabled && wait > 0 ? await this.longPoll(known.view, wait * 1000, short) : undefined;
       if (run) this.handedOut(runnerId, run);
       return this.answer(run, []);
     }
 
-    const view = known?.view ?? (await this.markAlive(runnerId, req, ip, caps));
+    const view = known?.view ?? (await this.markAlive(runnerId, req, ip));
     const exchange = await this.dispatch.exchange(view, ready, req.runs, known?.holding === false);
     if (exchange.requeued > 0) await this.announce(exchange.requeued);
     let run = exchange.assignment;
@@ -182,7 +182,7 @@ export class HeartbeatService implements BeforeApplicationShutdown {
   }
 
   /** Updates the runner's liveness and facts; 403 when it was deregistered meanwhile. */
-  private async markAlive(runnerId: string, req: HeartbeatRequest, ip: string | null, caps: RunnerCapabilities): Promise<RunnerView> {
+  private async markAlive(runnerId: string, req: HeartbeatRequest, ip: string | null): Promise<RunnerView> {
     const version = this.cache.version;
     const facts = systemFacts(req.framework);
     const row = await this.alive.submit({
@@ -192,7 +192,7 @@ export class HeartbeatService implements BeforeApplicationShutdown {
       framework: req.framework ? JSON.stringify(req.framework) : null,
       frameworkName: frameworkName(req.framework),
       system: facts ? JSON.stringify(facts) : null,
-      caps,
+      caps: capabilitiesOf(req),
     });
     if (!row) throw new Forbidden();
     const view: RunnerView = {
