@@ -173,7 +173,11 @@ response to the runner's heartbeat response, vs PostgreSQL LISTEN/NOTIFY from co
 (4) fleet, 10,000 runners long-polling (interval 10 s) on one orchestrator, RSS and CPU from
 /proc, vs the bare app holding the same polls; (5) log ingest, 64 runners streaming 64 KiB
 chunks, vs 64 plain \`pg\` writers inserting the same chunks; (6) scale-out, scenario 2 on two
-orchestrator processes sharing the database, vs scenario 2.
+orchestrator processes sharing the database, vs scenario 2; (7) token revocation, API tokens revoked through one
+process and timed until the other refuses them (target ≤ 1 s); (8) container runs, the real runner on
+a real engine (\`PULSE_TEST_CONTAINER_ENGINE\`, a local image): submit → finished of \`true\` in a
+container minus the same on the shell executor (target ≤ 1 s), and 20 container runs on 2 runners
+that must leave zero containers on the engine.
 `;
 
 function between(text: string, name: string): string | undefined {

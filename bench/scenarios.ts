@@ -8,6 +8,7 @@ import { ADMIN_TOKEN, BARE_APP_MAIN, ORCHESTRATOR_MAIN, orchestratorEnv, ServerP
 import { chunks, percentile, round, sleep, split, wallMs } from './lib/util';
 import type { Check, CpuShare, Row, ScenarioResult } from './report-types';
 import type { Scale } from './scale';
+import { containerRuns } from './containers';
 
 export interface Ctx {
   scale: Scale;
@@ -853,6 +854,7 @@ export const SCENARIOS: Array<{ id: number; name: string; fn: ScenarioFn }> = [
   { id: 5, name: 'log ingest', fn: logIngest },
   { id: 6, name: 'scale-out', fn: scaleOut },
   { id: 7, name: 'token revocation', fn: tokenRevocation },
+  { id: 8, name: 'container runs', fn: containerRuns },
 ];
 
 export function toResult(s: Scenario, seconds: number, error?: string): ScenarioResult {

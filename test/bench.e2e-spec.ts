@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { testEngine } from './support/containers';
 import { testDatabaseUrl } from './support/pulse';
 
 /**
@@ -19,11 +20,14 @@ const RUN = resolve(__dirname, '../dist/bench/run.js');
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('runs all seven scenarios with their references, and every correctness check passes', async () => {
+  it('runs every scenario with its references, and every correctness check passes', async () => {
+    // Scenario 8 (container runs) needs a container engine; without one (and not under CI) it
+    // is left out, loudly (testEngine warns), like the container e2e suite.
+    const scenarios = testEngine() ? [1, 2, 3, 4, 5, 6, 7, 8] : [1, 2, 3, 4, 5, 6, 7];
     const json = join(dir, 'tiny.json');
     let output = '';
     const code = await new Promise<number | null>((done) => {
-      const child = spawn(process.execPath, [RUN, '--tiny', '--no-write', `--json=${json}`], {
+      const child = spawn(process.execPath, [RUN, '--tiny', '--no-write', `--json=${json}`, `--only=${scenarios.join(',')}`], {
         env: { ...process.env, BENCH_DATABASE_URL: testDatabaseUrl() },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -43,7 +47,7 @@ const RUN = resolve(__dirname, '../dist/bench/run.js');
       }>;
     };
     expect(report.mode).toBe('tiny');
-    expect(report.results.map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(report.results.map((r) => r.id)).toEqual(scenarios);
     for (const r of report.results) {
       expect(r.error).toBeUndefined();
       expect(r.checks.length).toBeGreaterThan(0);
@@ -57,5 +61,5 @@ const RUN = resolve(__dirname, '../dist/bench/run.js');
     expect(idle?.reference).toBeGreaterThan(0);
     // The table is printed.
     expect(output).toContain('pass/fail');
-  }, 180_000);
+  }, 300_000);
 });

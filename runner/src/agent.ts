@@ -15,7 +15,7 @@
  * current run finishes and uploads, then run() resolves. cancel() (second signal) also cancels
  * the current run, which is reported `canceled`.
  */
-import type { ApiClient, Framework, HeartbeatReply, HeartbeatRequest, Resources, RunAssignment } from './api-client';
+import type { ApiClient, Capabilities, Framework, HeartbeatReply, HeartbeatRequest, Resources, RunAssignment } from './api-client';
 import { AbortedError, type HttpError } from './http';
 import { Job, type JobOptions } from './job';
 import { errorMessage, redactUrl, type Logger } from './logger';
@@ -46,6 +46,8 @@ export interface AgentIdentity {
   framework: Framework;
   /** Current resource use for the heartbeat; undefined to leave it out. */
   usage?: () => Promise<Resources | undefined>;
+  /** The container facts, executors and default image for the heartbeat (SPEC section 9). */
+  capabilities?: () => Promise<Capabilities>;
 }
 
 export class Agent {
@@ -126,6 +128,8 @@ export class Agent {
     };
     const usage = await this.identity.usage?.().catch(() => undefined);
     if (usage) body.usage = usage;
+    const capabilities = await this.identity.capabilities?.().catch(() => undefined);
+    if (capabilities) Object.assign(body, capabilities);
     if (longPoll) body.wait = this.options.waitSeconds;
     const timeoutMs = (longPoll ? this.options.waitSeconds * 1000 : 0) + this.options.heartbeatTimeoutMarginMs;
     // Only a ready runner's poll may be interrupted: a busy one must keep renewing its lease.

@@ -34,7 +34,27 @@ export interface Resources {
   disk: number;
 }
 
-export interface RegistrationRequest {
+/** The container engine a runner drives (SPEC section 9); absent when it has none. */
+export interface ContainerFacts {
+  engine: string;
+  version: string;
+  apiVersion: string;
+  os: string;
+  arch: string;
+  /** The last ping of the engine worked. */
+  healthy: boolean;
+}
+
+export type Executor = 'shell' | 'container';
+
+/** What a runner can execute, sent in registration and every heartbeat. */
+export interface Capabilities {
+  container?: ContainerFacts;
+  executors?: Executor[];
+  defaultImage?: string;
+}
+
+export interface RegistrationRequest extends Capabilities {
   token: string;
   name?: string;
   labels?: string[];
@@ -47,7 +67,7 @@ export interface Registration {
   runnerToken: string;
 }
 
-export interface HeartbeatRequest {
+export interface HeartbeatRequest extends Capabilities {
   id: string;
   status: 'busy' | 'ready';
   framework?: Framework;
@@ -70,6 +90,10 @@ export interface RunAssignment {
   /** Seconds; 0 or absent means no deadline of the runner's own. */
   timeout: number;
   payload?: unknown;
+  /** Run in a container of this image (SPEC section 9). */
+  image?: string;
+  /** What the run asked for: cores and MiB (0: no limit). */
+  resources?: Partial<Resources>;
 }
 
 export interface HeartbeatReply {
@@ -279,5 +303,17 @@ export function parseAssignment(value: unknown): RunAssignment | string {
     env,
     timeout,
     payload: run.payload,
+    ...(typeof run.image === 'string' && run.image !== '' && { image: run.image }),
+    ...(run.resources !== undefined && run.resources !== null && { resources: numbers(asRecord(run.resources)) }),
   };
+}
+
+/** The numeric fields of an object (cpu, memory, disk). */
+function numbers(value: Record<string, unknown>): Partial<Resources> {
+  const out: Partial<Resources> = {};
+  for (const key of ['cpu', 'memory', 'disk'] as const) {
+    const v = value[key];
+    if (typeof v === 'number' && Number.isFinite(v) && v > 0) out[key] = v;
+  }
+  return out;
 }

@@ -32,6 +32,9 @@ import {
 import { HttpError, NetworkError, Transport } from './http';
 import { createLogger, errorMessage } from './logger';
 import { DEFAULT_RETRY, retry } from './retry';
+import type { ContainerSettings } from './container/executor';
+import { Reaper } from './container/reaper';
+import { ContainerSupport } from './container/support';
 import { RUNNER_VERSION, currentUsage, detectResources, shellFramework } from './system';
 
 const COMMANDS: Record<Command, { usage: string; summary: string }> = {
@@ -93,6 +96,9 @@ async function register(flags: Flags, env: NodeJS.ProcessEnv): Promise<number> {
   if (configExists(settings.configPath) && !settings.force) {
     throw new UsageError(`${settings.configPath} already holds a runner: run \`pulse-runner unregister\` first, or pass --force`);
   }
+  const containers = await ContainerSupport.discover(settings.containers, createLogger(settings.logLevel === 'info' ? 'warn' : settings.logLevel)).catch((err: unknown) => {
+    throw new UsageError(errorMessage(err));
+  });
   const transport = new Transport({ ca: settings.ca, proxy: settings.proxy, userAgent: userAgent() });
   try {
     const api = new ApiClient(settings.url, transport, { timeoutMs: settings.requestTimeoutMs });
@@ -103,6 +109,7 @@ async function register(flags: Flags, env: NodeJS.ProcessEnv): Promise<number> {
         labels: settings.labels,
         framework: shellFramework(),
         resources: await detectResources(settings.workDir, settings.resources),
+        ...(await containers.capabilities()),
       })
       .catch((err: unknown) => {
         throw explain(err, settings.url, 'registration');
@@ -129,6 +136,19 @@ async function start(flags: Flags, env: NodeJS.ProcessEnv): Promise<number> {
     throw new UsageError(`work dir ${settings.workDir} is not writable (--work-dir or PULSE_RUNNER_WORK_DIR)`);
   });
   const logger = createLogger(settings.logLevel);
+  const support = await ContainerSupport.discover(settings.containers, logger).catch((err: unknown) => {
+    throw new UsageError(errorMessage(err));
+  });
+  const container: ContainerSettings | undefined = support.engine && {
+    engine: support.engine,
+    pullPolicy: settings.pullPolicy,
+    network: settings.containerNetwork,
+    defaultImage: support.defaultImage,
+    inUse: new Set<string>(),
+  };
+  // Leftovers of this runner (a kill -9 mid-run) go before the first run; then every 5 minutes.
+  const reaper = container && new Reaper(container.engine, stored.runnerId, container.inUse, logger);
+  await reaper?.start();
   const transport = new Transport({ ca: settings.ca, proxy: settings.proxy, userAgent: userAgent() });
   const configPath = settings.configPath;
   const credentials = new RunnerCredentials(stored.runnerToken, stored.previousRunnerToken, (current, previous) =>
@@ -137,7 +157,12 @@ async function start(flags: Flags, env: NodeJS.ProcessEnv): Promise<number> {
   const api = new ApiClient(stored.url, transport, { token: credentials, timeoutMs: settings.requestTimeoutMs });
   const agent = new Agent(
     api,
-    { runnerId: stored.runnerId, framework: shellFramework(), usage: () => currentUsage(settings.workDir) },
+    {
+      runnerId: stored.runnerId,
+      framework: shellFramework(),
+      usage: () => currentUsage(settings.workDir),
+      capabilities: () => support.capabilities(logger),
+    },
     {
       waitSeconds: settings.waitSeconds,
       jitterFraction: 0.2,
@@ -150,6 +175,7 @@ async function start(flags: Flags, env: NodeJS.ProcessEnv): Promise<number> {
         killGraceMs: settings.killGraceMs,
         baseEnv: settings.baseEnv,
         gitEnv: settings.gitEnv,
+        container,
         flushIntervalMs: 1000,
         chunkBytes: 64 * 1024,
         pollMs: 100,
@@ -183,6 +209,7 @@ async function start(flags: Flags, env: NodeJS.ProcessEnv): Promise<number> {
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    reaper?.stop();
     transport.close();
   }
 }

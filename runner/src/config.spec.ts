@@ -37,6 +37,21 @@ describe('config', () => {
     expect(settings).toMatchObject({ allowLocalRepos: true, waitSeconds: 20, killGraceMs: 10_000, requestTimeoutMs: 30_000, proxy: { httpsProxy: 'http://p:3128' } });
   });
 
+  it('reads the container settings: engine, executors, default image, pull policy, network', () => {
+    expect(resolveStart({}, {}, stored)).toMatchObject({ containers: { engine: 'auto', executors: undefined }, pullPolicy: 'if-not-present' });
+    const env = { PULSE_CONTAINER_ENGINE: 'unix:///run/podman/podman.sock', PULSE_RUNNER_EXECUTORS: 'container, shell', DOCKER_HOST: 'unix:///x.sock' };
+    expect(resolveStart({ 'default-image': 'localhost/pulse-test:bash', 'pull-policy': 'never', 'container-network': 'none' }, env, stored)).toMatchObject({
+      containers: { engine: 'unix:///run/podman/podman.sock', executors: ['container', 'shell'], defaultImage: 'localhost/pulse-test:bash', dockerHost: 'unix:///x.sock' },
+      pullPolicy: 'never',
+      containerNetwork: 'none',
+    });
+    expect(() => resolveStart({ 'container-engine': 'tcp://1.2.3.4:2375' }, {}, stored)).toThrow(/--container-engine \(or PULSE_CONTAINER_ENGINE\)/);
+    expect(() => resolveStart({ executors: 'shell,vm' }, {}, stored)).toThrow(/--executors/);
+    expect(() => resolveStart({ 'default-image': 'Not An Image' }, {}, stored)).toThrow(/--default-image/);
+    expect(() => resolveStart({ 'pull-policy': 'sometimes' }, {}, stored)).toThrow(/--pull-policy/);
+    expect(() => resolveStart({ 'container-network': '--privileged' }, {}, stored)).toThrow(/--container-network/);
+  });
+
   it('builds the script base environment from a few variables only', () => {
     const base = baseEnvironment({ PATH: '/bin', HOME: '/home/r', USER: 'r', LANG: 'en_US.UTF-8', PULSE_REGISTRATION_TOKEN: 'x', AWS_SECRET_ACCESS_KEY: 'y' });
     expect(base).toEqual({ PATH: '/bin', HOME: '/home/r', USER: 'r', LOGNAME: 'r', LANG: 'en_US.UTF-8', SHELL: 'bash' });

@@ -10,7 +10,9 @@
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import type { Resources } from './api-client';
+import type { Executor, Resources } from './api-client';
+import { PULL_POLICIES, type PullPolicy } from './container/executor';
+import type { ContainerChoice } from './container/support';
 import { isLogLevel, type LogLevel } from './logger';
 import { readProxyEnv, type ProxyEnv } from './proxy';
 
@@ -52,6 +54,11 @@ export const OPTIONS: OptionSpec[] = [
   { flag: 'wait', env: 'PULSE_RUNNER_WAIT', type: 'string', value: 'S', help: 'long-poll seconds of an idle heartbeat, 0 to turn off (default 20)', commands: ['start'] },
   { flag: 'kill-grace', env: 'PULSE_RUNNER_KILL_GRACE', type: 'string', value: 'S', help: 'seconds between TERM and KILL when a run is stopped (default 10)', commands: ['start'] },
   { flag: 'request-timeout', env: 'PULSE_RUNNER_REQUEST_TIMEOUT', type: 'string', value: 'S', help: 'seconds without an answer before a request is retried (default 30)', commands: ALL },
+  { flag: 'container-engine', env: 'PULSE_CONTAINER_ENGINE', type: 'string', value: 'E', help: 'auto, off or unix:///path of a Docker or Podman API socket (default auto)', commands: ['register', 'start'] },
+  { flag: 'executors', env: 'PULSE_RUNNER_EXECUTORS', type: 'string', value: 'a,b', help: 'shell and/or container (default: shell, plus container when an engine answers)', commands: ['register', 'start'] },
+  { flag: 'default-image', env: 'PULSE_RUNNER_DEFAULT_IMAGE', type: 'string', value: 'IMG', help: 'run runs that name no image in this image', commands: ['register', 'start'] },
+  { flag: 'pull-policy', env: 'PULSE_RUNNER_PULL_POLICY', type: 'string', value: 'P', help: 'if-not-present, always or never (default if-not-present)', commands: ['start'] },
+  { flag: 'container-network', env: 'PULSE_RUNNER_CONTAINER_NETWORK', type: 'string', value: 'NET', help: "network of run containers (default: the engine's default)", commands: ['start'] },
   { flag: 'log-level', env: 'PULSE_RUNNER_LOG_LEVEL', type: 'string', value: 'L', help: 'debug, info, warn or error (default info)', commands: ALL },
 ];
 
@@ -87,6 +94,7 @@ export interface RegisterSettings extends CommonSettings {
   resources: Partial<Resources>;
   workDir: string;
   force: boolean;
+  containers: ContainerChoice;
 }
 
 export interface StartSettings extends CommonSettings {
@@ -97,6 +105,9 @@ export interface StartSettings extends CommonSettings {
   killGraceMs: number;
   baseEnv: Record<string, string>;
   gitEnv: Record<string, string>;
+  containers: ContainerChoice;
+  pullPolicy: PullPolicy;
+  containerNetwork?: string;
 }
 
 export interface UnregisterSettings extends CommonSettings {
@@ -132,6 +143,7 @@ export function resolveRegister(flags: Flags, env: NodeJS.ProcessEnv): RegisterS
     resources,
     workDir: workDir(read),
     force: read.boolean('force'),
+    containers: containerChoice(read, env),
   };
 }
 
@@ -147,7 +159,51 @@ export function resolveStart(flags: Flags, env: NodeJS.ProcessEnv, stored: Store
     killGraceMs: parseSeconds(read.string('kill-grace') ?? '10', 'kill-grace', 0, 3600) * 1000,
     baseEnv: baseEnvironment(env),
     gitEnv: env.SSH_AUTH_SOCK ? { SSH_AUTH_SOCK: env.SSH_AUTH_SOCK } : {},
+    containers: containerChoice(read, env),
+    pullPolicy: pullPolicy(read.string('pull-policy') ?? 'if-not-present'),
+    containerNetwork: networkName(read.string('container-network')),
   };
+}
+
+/** An image reference as the engine takes it: [registry[:port]/]path[:tag][@digest]. */
+export const IMAGE_REFERENCE =
+  /^(?:(?:localhost|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)+|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?=:[0-9]+\/))(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+
+function containerChoice(read: Reader, env: NodeJS.ProcessEnv): ContainerChoice {
+  const engine = read.string('container-engine') ?? 'auto';
+  if (engine !== 'auto' && engine !== 'off' && !/^unix:\/\/\/.+/.test(engine)) {
+    throw new UsageError(`${describe('container-engine')} must be auto, off or unix:///path (got '${engine}')`);
+  }
+  let executors: Executor[] | undefined;
+  const listed = read.string('executors');
+  if (listed !== undefined) {
+    const names = [...new Set(listed.split(',').map((e) => e.trim()).filter((e) => e !== ''))];
+    const wrong = names.find((e) => e !== 'shell' && e !== 'container');
+    if (wrong !== undefined || names.length === 0) {
+      throw new UsageError(`${describe('executors')} must list shell and/or container (got '${listed}')`);
+    }
+    executors = names as Executor[];
+  }
+  const defaultImage = read.string('default-image');
+  if (defaultImage !== undefined && (defaultImage.length > 255 || !IMAGE_REFERENCE.test(defaultImage))) {
+    throw new UsageError(`${describe('default-image')} is not an image reference (got '${defaultImage}')`);
+  }
+  return { engine, dockerHost: env.DOCKER_HOST || undefined, executors, defaultImage };
+}
+
+function pullPolicy(value: string): PullPolicy {
+  if (!(PULL_POLICIES as string[]).includes(value)) {
+    throw new UsageError(`${describe('pull-policy')} must be if-not-present, always or never (got '${value}')`);
+  }
+  return value as PullPolicy;
+}
+
+function networkName(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/.test(value)) {
+    throw new UsageError(`${describe('container-network')} is not a network name (got '${value}')`);
+  }
+  return value;
 }
 
 export function resolveUnregister(flags: Flags, env: NodeJS.ProcessEnv, stored: StoredConfig): UnregisterSettings {

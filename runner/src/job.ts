@@ -11,6 +11,10 @@
  * result at all: the run is no longer ours). When the script exits by itself, whatever it left
  * running in its group is killed too, so nothing outlives its run.
  *
+ * A run with an image (or any run, on a runner with a default image) clones the same way, then
+ * runs its script in its own container instead of bash on the host (container/executor.ts);
+ * stopping it stops the container.
+ *
  * The script sees a clean environment (config.ts baseEnvironment: PATH, HOME, LANG, USER, SHELL)
  * plus CI, PULSE_RUN_ID, PULSE_BATCH_ID, PULSE_ATTEMPT, TMPDIR and the run's own `env` on top:
  * never the runner's token, the orchestrator url or the rest of the runner's environment.
@@ -25,6 +29,7 @@ import { LogShipper, type ShipperOptions } from './log-shipper';
 import { LogSpool } from './log-spool';
 import { errorMessage, redactUrl, type Logger } from './logger';
 import { checkRepo, gitProtocols } from './repo';
+import { ContainerRun, type ContainerSettings } from './container/executor';
 
 export interface JobOptions extends ShipperOptions {
   /** Parent directory of the per-run workspaces. */
@@ -36,6 +41,8 @@ export interface JobOptions extends ShipperOptions {
   baseEnv: Record<string, string>;
   /** Extra variables for `git clone` only (an ssh agent socket), never for the script. */
   gitEnv: Record<string, string>;
+  /** The container executor (SPEC section 9); undefined: this runner runs no containers. */
+  container?: ContainerSettings;
 }
 
 export type JobOutcome =
@@ -54,6 +61,8 @@ export class Job {
   private stopReason?: StopReason;
   private dropReason = '';
   private child?: ChildProcess;
+  /** The run's container, while it exists (container runs only). */
+  private container?: ContainerRun;
   private killTimer?: NodeJS.Timeout;
   private spool?: LogSpool;
   /** The processes are done: a late cancel or deadline no longer changes the result. */
@@ -90,6 +99,7 @@ export class Job {
 
   /** Last resort before the runner exits at once: KILL the process group now, synchronously. */
   killNow(): void {
+    this.container?.killNow();
     const pid = this.child?.pid;
     if (pid !== undefined) signalGroup(pid, 'SIGKILL');
   }
@@ -148,8 +158,15 @@ export class Job {
   /** Clone then script. `exitCode` undefined when the run failed before the script ran. */
   private async execute(workspace: string, spool: LogSpool): Promise<{ exitCode?: number }> {
     const run = this.assignment;
-    const source = join(workspace, 'src');
+    const image = run.image ?? this.options.container?.defaultImage;
+    // A container run clones into context/workspace: that directory and context/.pulse are
+    // copied into the container's `/workspace` and `/.pulse` (container/executor.ts).
+    const source = image ? join(workspace, 'context', 'workspace') : join(workspace, 'src');
     if (this.stopReason) return {};
+    if (image && !this.options.container) {
+      spool.note(`this run needs a container (image ${image}), but this runner has no container engine`);
+      return {};
+    }
 
     const repo = checkRepo(run.repo, this.options.allowLocalRepos);
     if (!repo.ok) {
@@ -171,6 +188,7 @@ export class Job {
       return {};
     }
 
+    if (image && this.options.container) return this.executeInContainer(workspace, spool, image, this.options.container);
     const script = join(workspace, 'script.sh');
     await fs.writeFile(script, `${run.script.join('\n')}\n`, { mode: 0o600 });
     const env = {
@@ -186,6 +204,43 @@ export class Job {
     const result = await this.spawnGroup('bash', [script], source, env, spool.rawFd);
     if (result.exitCode === undefined && !this.stopReason) spool.note('the script could not be started');
     return result;
+  }
+
+  /**
+   * The script in its own container: the same variables as on the shell executor, except those
+   * that describe the runner's host (PATH, HOME, USER, SHELL, TMPDIR come from the image).
+   */
+  private async executeInContainer(workspace: string, spool: LogSpool, image: string, settings: ContainerSettings): Promise<{ exitCode?: number }> {
+    const run = this.assignment;
+    const context = join(workspace, 'context');
+    await fs.mkdir(join(context, '.pulse'), { mode: 0o755 });
+    await fs.writeFile(join(context, '.pulse', 'script.sh'), `${run.script.join('\n')}\n`, { mode: 0o644 });
+    const env = {
+      LANG: this.options.baseEnv.LANG ?? 'C.UTF-8',
+      CI: 'true',
+      PULSE_RUN_ID: run.id,
+      PULSE_BATCH_ID: run.project,
+      PULSE_ATTEMPT: String(run.attempt),
+      ...run.env,
+    };
+    if (this.stopReason) return {};
+    const container = new ContainerRun(settings, {
+      runId: run.id,
+      attempt: run.attempt,
+      runnerId: this.runnerId,
+      image,
+      contextDir: context,
+      env,
+      resources: run.resources,
+      outputFd: spool.rawFd,
+      note: (line) => spool.note(line),
+    });
+    this.container = container;
+    try {
+      return await container.run();
+    } finally {
+      this.container = undefined;
+    }
   }
 
   /**
@@ -224,6 +279,7 @@ export class Job {
 
   /** TERM to the current process group now, KILL after the grace. */
   private terminate(): void {
+    this.container?.stop(this.options.killGraceMs / 1000);
     const pid = this.child?.pid;
     if (pid === undefined) return;
     signalGroup(pid, 'SIGTERM');

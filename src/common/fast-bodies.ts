@@ -38,7 +38,21 @@ function shape(body: unknown, rules: Record<string, Rule>, required: string[]): 
 
 const RESULT_STATES = new Set(['finished', 'failed', 'timeout', 'canceled']);
 
-/** HeartbeatRequest without `framework` or `usage` (those take the full validation). */
+/** A short plain string without NUL (the container facts). */
+const isFact: Rule = (v) => typeof v === 'string' && v.length <= 100 && !v.includes('\0');
+
+/** The container facts of SPEC section 9: every field, exactly. */
+const containerFacts: Rule = (v) =>
+  shape(v, { engine: isFact, version: isFact, apiVersion: isFact, os: isFact, arch: isFact, healthy: (h) => typeof h === 'boolean' }, [
+    'engine',
+    'version',
+    'apiVersion',
+    'os',
+    'arch',
+    'healthy',
+  ]);
+
+/** HeartbeatRequest without `framework`, `usage` or `defaultImage` (those take the full validation). */
 export const heartbeatBody: FastCheck = (body) =>
   shape(
     body,
@@ -47,6 +61,9 @@ export const heartbeatBody: FastCheck = (body) =>
       status: (v) => v === 'ready' || v === 'busy',
       runs: (v) => Array.isArray(v) && v.length <= 100 && v.every(isUuid),
       wait: (v) => typeof v === 'number' && v >= 0 && v <= 3600,
+      container: containerFacts,
+      executors: (v) =>
+        Array.isArray(v) && v.length >= 1 && v.length <= 2 && v.every((e) => e === 'shell' || e === 'container'),
     },
     ['id', 'status'],
   );

@@ -92,7 +92,7 @@ export class DispatchService {
 
   /**
    * The claims of one moment, together. Runners of the same capacity (labels, framework,
-   * resources) share one namespace choice and one claim statement; a runner asking twice in one
+   * resources, executors) share one namespace choice and one claim statement; a runner asking twice in one
    * batch claims alone after it.
    */
   private async claimMany(views: RunnerView[]): Promise<ClaimOutcome[]> {
@@ -106,7 +106,7 @@ export class DispatchService {
         return;
       }
       seen.add(v.id);
-      const key = JSON.stringify([v.labels, v.framework, v.cpu, v.memory, v.disk, v.namespaces]);
+      const key = JSON.stringify([v.labels, v.framework, v.cpu, v.memory, v.disk, v.namespaces, v.canShell, v.canContainer]);
       const group = groups.get(key);
       if (group) group.push(i);
       else groups.set(key, [i]);

@@ -17,6 +17,7 @@ import {
   MinLength,
   ValidateNested,
 } from 'class-validator';
+import { IMAGE_REFERENCE, IMAGE_REFERENCE_MAX, IMAGE_REFERENCE_MESSAGE } from '../common/image-reference';
 import { PageQuery } from '../common/pagination';
 import { IsEnvMap, IsScript, NoNul } from '../common/validators';
 import { NAME_PATTERN } from '../common/validation';
@@ -68,6 +69,13 @@ export class JobDto {
   @IsObject()
   @NoNul()
   payload?: Record<string, unknown>;
+
+  @ApiPropertyOptional({ example: 'debian:12', description: "Run this job in a container of this image (overrides the submission's)" })
+  @IsOptional()
+  @IsString()
+  @MaxLength(IMAGE_REFERENCE_MAX)
+  @Matches(IMAGE_REFERENCE, { message: `image ${IMAGE_REFERENCE_MESSAGE}` })
+  image?: string;
 }
 
 export class SubmitRunsRequest {
@@ -153,6 +161,13 @@ export class SubmitRunsRequest {
   @Min(1)
   @Max(100)
   max_attempts?: number;
+
+  @ApiPropertyOptional({ example: 'debian:12', description: 'Run in a container of this image, on a runner with a container engine' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(IMAGE_REFERENCE_MAX)
+  @Matches(IMAGE_REFERENCE, { message: `image ${IMAGE_REFERENCE_MESSAGE}` })
+  image?: string;
 }
 
 export class SubmitRunsResponse {
@@ -239,6 +254,8 @@ export class RunDetail extends RunSummary {
   env: Record<string, string>;
   @ApiProperty({ type: [String], description: 'The script lines' }) script: string[];
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) cancel_requested_at: string | null;
+  @ApiProperty({ type: String, nullable: true, description: 'The container image it runs in; null: the shell executor' })
+  image: string | null;
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -277,5 +294,6 @@ export function mapRunDetail(row: RunRow, pendingReason: string | null): RunDeta
     env: Object.fromEntries(Object.keys(row.env).map((k) => [k, '***'])),
     script: row.script,
     cancel_requested_at: iso(row.cancel_requested_at),
+    image: row.image,
   };
 }

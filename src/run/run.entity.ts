@@ -39,6 +39,7 @@ export class Run {
   @Column('timestamptz', { name: 'started_at', nullable: true }) startedAt: Date | null;
   @Column('timestamptz', { name: 'finished_at', nullable: true }) finishedAt: Date | null;
   @Column({ type: 'bigint', insert: false, update: false }) seq: string;
+  @Column('text', { nullable: true }) image: string | null;
 }
 
 /** A `run` row as plain SQL returns it. */
@@ -74,4 +75,5 @@ export interface RunRow {
   started_at: Date | null;
   finished_at: Date | null;
   seq: string;
+  image: string | null;
 }

@@ -13,6 +13,10 @@ export interface RunnerCapacity {
   disk: number;
   /** Registered with a namespace-bound registration token: runs of these namespaces only (null: any). */
   namespaces: string[] | null;
+  /** It runs runs without an image (the shell executor, or a default image on a healthy engine). */
+  canShell: boolean;
+  /** It runs runs with an image (the container executor on a healthy engine). */
+  canContainer: boolean;
 }
 
 /** A namespace's queue as a batch of claims sees it (RunRepository.candidateQueues). */
@@ -30,6 +34,7 @@ export interface NewRun {
   repo: string;
   env: Record<string, string>;
   payload: Record<string, unknown> | null;
+  image: string | null;
 }
 
 export interface SubmissionSettings {
@@ -53,6 +58,12 @@ const MATCHES_RUNNER = `
   AND r.res_cpu <= $3 AND r.res_memory <= $4 AND r.res_disk <= $5`;
 
 /**
+ * `WHERE` fragment: the runner has the executor the run `r` needs; $p is the runner's can_shell,
+ * $p+1 its can_container (RunnerCapacity).
+ */
+const executorMatches = (p: number): string => `(CASE WHEN r.image IS NULL THEN $${p}::boolean ELSE $${p + 1}::boolean END)`;
+
+/**
  * The run table's queries, each one statement that says what it does. Callers pass the
  * EntityManager of their transaction where one is needed.
  */
@@ -64,9 +75,9 @@ export class RunRepository {
   async insertMany(tx: EntityManager, s: SubmissionSettings, runs: NewRun[]): Promise<void> {
     await tx.query(
       `INSERT INTO run (id, batch_id, namespace, repo, script, env, payload, timeout, labels, framework,
-                        res_cpu, res_memory, res_disk, priority, max_attempts)
-       SELECT u.id, $5, $6, u.repo, $7, u.env, u.payload, $8, $9, $10, $11, $12, $13, $14, $15
-       FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[]) WITH ORDINALITY AS u(id, repo, env, payload, n)
+                        res_cpu, res_memory, res_disk, priority, max_attempts, image)
+       SELECT u.id, $5, $6, u.repo, $7, u.env, u.payload, $8, $9, $10, $11, $12, $13, $14, $15, u.image
+       FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $16::text[]) WITH ORDINALITY AS u(id, repo, env, payload, image, n)
        ORDER BY u.n`,
       [
         runs.map((r) => r.id),
@@ -84,6 +95,7 @@ export class RunRepository {
         s.disk,
         s.priority,
         s.maxAttempts,
+        runs.map((r) => r.image),
       ],
     );
   }
@@ -137,14 +149,14 @@ export class RunRepository {
        FROM namespace n
        CROSS JOIN LATERAL (
          SELECT r.priority, r.seq FROM run r
-         WHERE r.namespace = n.name AND r.state = 'waiting' AND ${MATCHES_RUNNER}
+         WHERE r.namespace = n.name AND r.state = 'waiting' AND ${MATCHES_RUNNER} AND ${executorMatches(7)}
          ORDER BY r.priority DESC, r.seq LIMIT 1
        ) best
        WHERE ($6::text[] IS NULL OR n.name = ANY($6))
        ORDER BY best.priority DESC,
                 (SELECT count(*) FROM run x WHERE x.namespace = n.name AND x.state = 'running') ASC,
                 best.seq ASC`,
-      [cap.labels, cap.framework, cap.cpu, cap.memory, cap.disk, cap.namespaces],
+      [cap.labels, cap.framework, cap.cpu, cap.memory, cap.disk, cap.namespaces, cap.canShell, cap.canContainer],
     );
     return rows.map((r) => r.namespace);
   }
@@ -163,11 +175,11 @@ export class RunRepository {
          SELECT array_agg(t.priority ORDER BY t.priority DESC, t.seq) AS priorities,
                 array_agg(t.seq ORDER BY t.priority DESC, t.seq) AS seqs
          FROM (SELECT r.priority, r.seq FROM run r
-               WHERE r.namespace = n.name AND r.state = 'waiting' AND ${MATCHES_RUNNER}
+               WHERE r.namespace = n.name AND r.state = 'waiting' AND ${MATCHES_RUNNER} AND ${executorMatches(8)}
                ORDER BY r.priority DESC, r.seq LIMIT $6) t
        ) q
        WHERE q.priorities IS NOT NULL AND ($7::text[] IS NULL OR n.name = ANY($7))`,
-      [cap.labels, cap.framework, cap.cpu, cap.memory, cap.disk, k, cap.namespaces],
+      [cap.labels, cap.framework, cap.cpu, cap.memory, cap.disk, k, cap.namespaces, cap.canShell, cap.canContainer],
     );
     return rows.map((r) => ({
       namespace: r.namespace,
@@ -197,7 +209,7 @@ export class RunRepository {
          SELECT p.id, row_number() OVER (ORDER BY w.ord, p.priority DESC, p.seq) AS n
          FROM want w CROSS JOIN LATERAL (
            SELECT r.id, r.priority, r.seq FROM run r
-           WHERE r.namespace = w.namespace AND r.state = 'waiting' AND ${MATCHES_RUNNER}
+           WHERE r.namespace = w.namespace AND r.state = 'waiting' AND ${MATCHES_RUNNER} AND ${executorMatches(10)}
            ORDER BY r.priority DESC, r.seq LIMIT w.k
            FOR UPDATE SKIP LOCKED
          ) p
@@ -219,6 +231,8 @@ export class RunRepository {
         want.map((w) => w.count),
         runners.map((r) => r.runnerId),
         runners.map((r) => r.messageId),
+        cap.canShell,
+        cap.canContainer,
       ],
     ));
     return rows.map(({ claim_n, ...run }) => ({ run: run, index: Number(claim_n) - 1 }));
@@ -240,12 +254,12 @@ export class RunRepository {
               acknowledged = false, dispatched_at = now(), started_at = now(), reason = NULL
        WHERE id = (
          SELECT r.id FROM run r
-         WHERE r.namespace = $6 AND r.state = 'waiting' AND ${MATCHES_RUNNER}
+         WHERE r.namespace = $6 AND r.state = 'waiting' AND ${MATCHES_RUNNER} AND ${executorMatches(9)}
          ORDER BY r.priority DESC, r.seq LIMIT 1
          FOR UPDATE SKIP LOCKED
        )
        RETURNING *`,
-      [cap.labels, cap.framework, cap.cpu, cap.memory, cap.disk, namespace, runnerId, messageId],
+      [cap.labels, cap.framework, cap.cpu, cap.memory, cap.disk, namespace, runnerId, messageId, cap.canShell, cap.canContainer],
     ));
     return rows[0];
   }

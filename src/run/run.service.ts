@@ -98,6 +98,7 @@ export class RunService {
           repo: check(repo, `jobs.${i}.repo`),
           env: { ...env, ...(job.env ?? {}) },
           payload: job.payload ?? null,
+          image: job.image ?? req.image ?? null,
         };
       });
     }
@@ -105,7 +106,7 @@ export class RunService {
     if (repos.length === 0) {
       throw new InvalidInput(`namespace "${req.namespace}" has no repositories and the submission names none`);
     }
-    return repos.map((repo, i) => ({ id: randomUUID(), repo: check(repo, `repos.${i}`), env, payload: null }));
+    return repos.map((repo, i) => ({ id: randomUUID(), repo: check(repo, `repos.${i}`), env, payload: null, image: req.image ?? null }));
   }
 
   async list(query: RunListQuery, caller?: Caller): Promise<Page<RunSummary>> {
@@ -129,13 +130,16 @@ export class RunService {
 
   /** Why a waiting run is not running yet, from the runners that could take it. */
   private async pendingReason(run: RunRow): Promise<string> {
-    const [c]: Array<{ registered: string; enabled: string; alive: string; idle: string }> = await this.db.query(
-      `SELECT count(*) AS registered,
-              count(*) FILTER (WHERE enabled) AS enabled,
-              count(*) FILTER (WHERE enabled AND state <> 'dead') AS alive,
-              count(*) FILTER (WHERE enabled AND state <> 'dead' AND NOT EXISTS (
+    // `capable`: it has the executor the run needs (src/runner/capabilities.ts).
+    const [c]: Array<{ matching: string; registered: string; enabled: string; alive: string; idle: string }> = await this.db.query(
+      `SELECT count(*) AS matching,
+              count(*) FILTER (WHERE capable) AS registered,
+              count(*) FILTER (WHERE capable AND enabled) AS enabled,
+              count(*) FILTER (WHERE capable AND enabled AND state <> 'dead') AS alive,
+              count(*) FILTER (WHERE capable AND enabled AND state <> 'dead' AND NOT EXISTS (
                 SELECT 1 FROM run h WHERE h.runner_id = w.id AND h.state = 'running')) AS idle
-       FROM runner w
+       FROM (SELECT u.*, CASE WHEN $6::text IS NULL THEN u.can_shell ELSE u.can_container END AS capable
+             FROM runner u) w
        WHERE w.deregistered_at IS NULL AND $1::text[] <@ w.labels
          AND ($2::text IS NULL OR w.framework_name = $2)
          -- A runner that declared no resources takes runs of any size (as dispatch does).
@@ -143,10 +147,10 @@ export class RunService {
          AND (w.res_memory IS NULL OR $4 <= w.res_memory)
          AND (w.res_disk IS NULL OR $5 <= w.res_disk)
          -- A runner registered with a namespace-bound registration token takes its namespaces only.
-         AND (w.namespaces IS NULL OR $6 = ANY(w.namespaces))`,
-      [run.labels, run.framework, run.res_cpu, run.res_memory, run.res_disk, run.namespace],
+         AND (w.namespaces IS NULL OR $7 = ANY(w.namespaces))`,
+      [run.labels, run.framework, run.res_cpu, run.res_memory, run.res_disk, run.image, run.namespace],
     );
-    if (Number(c.registered) === 0) {
+    if (Number(c.matching) === 0) {
       const [bound]: Array<{ n: string }> = await this.db.query(
         `SELECT count(*) AS n FROM runner w
          WHERE w.deregistered_at IS NULL AND $1::text[] <@ w.labels AND NOT ($2 = ANY(w.namespaces))`,
@@ -161,8 +165,14 @@ export class RunService {
         run.res_cpu || run.res_memory || run.res_disk
           ? `resources cpu ${run.res_cpu}, memory ${run.res_memory} MiB, disk ${run.res_disk} MiB`
           : null,
+        run.image ? `a container engine for image ${run.image}` : null,
       ].filter(Boolean);
       return `no registered runner matches this run${needs.length ? ` (it needs ${needs.join('; ')})` : ''}`;
+    }
+    if (Number(c.registered) === 0) {
+      return run.image
+        ? `no matching runner can run it in a container (image ${run.image}): none reported the container executor with a healthy container engine in its last heartbeat`
+        : 'no matching runner runs scripts without an image: none has the shell executor or a default image on a healthy container engine';
     }
     if (Number(c.enabled) === 0) return 'every runner that matches this run is disabled';
     if (Number(c.alive) === 0) return 'every runner that matches this run is dead (no recent heartbeat)';

@@ -11,6 +11,7 @@ import { DispatchService, RunnerView } from '../run/dispatch.service';
 import type { RunRow } from '../run/run.entity';
 import { MetricsService } from '../metrics/metrics.service';
 import { HeartbeatBody, HeartbeatRequest, RunAssignment } from './runner.dto';
+import { capabilitiesOf, executorFlags } from './capabilities';
 import { RunnerCache } from './runner-cache';
 import { frameworkName, systemFacts } from './runner.service';
 
@@ -22,6 +23,7 @@ interface AliveFacts {
   framework: string | null;
   frameworkName: string | null;
   system: string | null;
+  caps: ReturnType<typeof capabilitiesOf>;
 }
 
 interface AliveRow {
@@ -32,6 +34,8 @@ interface AliveRow {
   res_memory: number | null;
   res_disk: number | null;
   namespaces: string[] | null;
+  can_shell: boolean;
+  can_container: boolean;
 }
 
 /** How long end-of-poll liveness writes are gathered before one UPDATE writes them all. */
@@ -51,6 +55,10 @@ export function toAssignment(run: RunRow): RunAssignment {
     env: run.env,
     timeout: run.timeout,
     ...(run.payload !== null && { payload: run.payload }),
+    ...(run.image !== null && run.image !== undefined && { image: run.image }),
+    ...((run.res_cpu > 0 || run.res_memory > 0 || run.res_disk > 0) && {
+      resources: { cpu: run.res_cpu, memory: run.res_memory, disk: run.res_disk },
+    }),
   };
 }
 
@@ -84,7 +92,10 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     this.metrics.inc('pulse_heartbeats_total');
 
     // Idle and recently seen, with no run waiting anywhere: nothing to write, nothing to claim.
-    const known = this.cache.fresh(runnerId);
+    // A runner whose executors changed (its container engine went down or came back) is written.
+    const flags = executorFlags(req);
+    const cached = this.cache.fresh(runnerId);
+    const known = cached && cached.view.canShell === flags.canShell && cached.view.canContainer === flags.canContainer ? cached : undefined;
     if (known && !known.holding && listsNothing && this.signal.queueKnownEmpty()) {
       const run = ready && known.view.enabled && wait > 0 ? await this.longPoll(known.view, wait * 1000, short) : undefined;
       if (run) this.handedOut(runnerId, run);
@@ -182,6 +193,7 @@ export class HeartbeatService implements BeforeApplicationShutdown {
       framework: req.framework ? JSON.stringify(req.framework) : null,
       frameworkName: frameworkName(req.framework),
       system: facts ? JSON.stringify(facts) : null,
+      caps: capabilitiesOf(req),
     });
     if (!row) throw new Forbidden();
     const view: RunnerView = {
@@ -193,6 +205,8 @@ export class HeartbeatService implements BeforeApplicationShutdown {
       memory: row.res_memory ?? UNLIMITED,
       disk: row.res_disk ?? UNLIMITED,
       namespaces: row.namespaces,
+      canShell: row.can_shell,
+      canContainer: row.can_container,
     };
     this.cache.rememberAlive(runnerId, view, version);
     return view;
@@ -209,11 +223,14 @@ export class HeartbeatService implements BeforeApplicationShutdown {
         `UPDATE runner r SET last_heartbeat_at = now(), state = 'waiting', ip = COALESCE(v.ip, r.ip),
                 usage = COALESCE(v.usage, r.usage), framework = COALESCE(v.framework, r.framework),
                 framework_name = CASE WHEN v.framework IS NULL THEN r.framework_name ELSE v.framework_name END,
-                system = COALESCE(v.system, r.system)
-         FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::text[], $6::jsonb[])
-              AS v(id, ip, usage, framework, framework_name, system)
+                system = COALESCE(v.system, r.system),
+                container = v.container, executors = v.executors, default_image = v.default_image,
+                can_shell = v.can_shell, can_container = v.can_container
+         FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::text[], $6::jsonb[],
+                     $7::jsonb[], $8::jsonb[], $9::text[], $10::boolean[], $11::boolean[])
+              AS v(id, ip, usage, framework, framework_name, system, container, executors, default_image, can_shell, can_container)
          WHERE r.id = v.id AND r.deregistered_at IS NULL
-         RETURNING r.id, r.enabled, r.labels, r.framework_name, r.res_cpu, r.res_memory, r.res_disk, r.namespaces`,
+         RETURNING r.id, r.enabled, r.labels, r.framework_name, r.res_cpu, r.res_memory, r.res_disk, r.namespaces, r.can_shell, r.can_container`,
         [
           batch.map((f) => f.id),
           batch.map((f) => f.ip),
@@ -221,6 +238,11 @@ export class HeartbeatService implements BeforeApplicationShutdown {
           batch.map((f) => f.framework),
           batch.map((f) => f.frameworkName),
           batch.map((f) => f.system),
+          batch.map((f) => f.caps.container),
+          batch.map((f) => f.caps.executors),
+          batch.map((f) => f.caps.defaultImage),
+          batch.map((f) => f.caps.canShell),
+          batch.map((f) => f.caps.canContainer),
         ],
       );
     let rows: Array<AliveRow & { id: string }>;

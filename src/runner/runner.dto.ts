@@ -2,7 +2,9 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
+  ArrayMinSize,
   IsArray,
+  IsBoolean,
   IsIn,
   IsInt,
   IsNumber,
@@ -18,6 +20,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { completeBody, fastBody, heartbeatBody, updateBody } from '../common/fast-bodies';
+import { IMAGE_REFERENCE, IMAGE_REFERENCE_MAX, IMAGE_REFERENCE_MESSAGE } from '../common/image-reference';
 import { PageQuery } from '../common/pagination';
 import { NoNul } from '../common/validators';
 import { ResourcesDto } from '../run/run.dto';
@@ -32,6 +35,42 @@ export class UsageDto {
   @ApiPropertyOptional() @IsOptional() @IsNumber() @Min(0) disk?: number;
 }
 
+/** The container engine a runner drives (SPEC section 9). */
+export class ContainerFactsDto {
+  @ApiProperty({ example: 'podman', description: 'docker or podman' }) @IsString() @MaxLength(100) @NoNul() engine: string;
+  @ApiProperty({ example: '4.3.1' }) @IsString() @MaxLength(100) @NoNul() version: string;
+  @ApiProperty({ example: '1.41', description: "The engine's API version (the runner speaks 1.40)" }) @IsString() @MaxLength(100) @NoNul() apiVersion: string;
+  @ApiProperty({ example: 'linux' }) @IsString() @MaxLength(100) @NoNul() os: string;
+  @ApiProperty({ example: 'amd64' }) @IsString() @MaxLength(100) @NoNul() arch: string;
+  @ApiProperty({ description: "The runner's last ping of the engine worked" }) @IsBoolean() healthy: boolean;
+}
+
+export const EXECUTORS = ['shell', 'container'] as const;
+
+/** `container`, `executors`, `defaultImage`: in registrations and heartbeats alike. */
+class CapabilitiesDto {
+  @ApiPropertyOptional({ type: ContainerFactsDto, description: 'Absent when the runner has no container engine' })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => ContainerFactsDto)
+  container?: ContainerFactsDto;
+
+  @ApiPropertyOptional({ enum: EXECUTORS, isArray: true, description: 'What it can run; absent: ["shell"]' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(2)
+  @IsIn(EXECUTORS, { each: true })
+  executors?: Array<(typeof EXECUTORS)[number]>;
+
+  @ApiPropertyOptional({ example: 'debian:12', description: 'Runs without an image run in this one' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(IMAGE_REFERENCE_MAX)
+  @Matches(IMAGE_REFERENCE, { message: `defaultImage ${IMAGE_REFERENCE_MESSAGE}` })
+  defaultImage?: string;
+}
+
 const FRAMEWORK_DOC = {
   type: 'object',
   additionalProperties: true,
@@ -39,7 +78,7 @@ const FRAMEWORK_DOC = {
   example: { name: 'shell', version: '0.1.0', system: { ci: true, os: { platform: 'linux' } } },
 } as const;
 
-export class RegistrationRequest {
+export class RegistrationRequest extends CapabilitiesDto {
   @ApiProperty({ description: 'The registration token (RUNNER_REGISTRATION_TOKEN)' })
   @IsString()
   @MinLength(1)
@@ -87,7 +126,7 @@ export class DeregistrationRequest {
   id: string;
 }
 
-export class HeartbeatRequest {
+export class HeartbeatRequest extends CapabilitiesDto {
   @ApiProperty({ format: 'uuid' })
   @IsUUID()
   id: string;
@@ -135,6 +174,9 @@ export class RunAssignment {
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) env: Record<string, string>;
   @ApiProperty({ description: 'Seconds' }) timeout: number;
   @ApiPropertyOptional({ type: 'object', additionalProperties: true }) payload?: Record<string, unknown>;
+  @ApiPropertyOptional({ example: 'debian:12', description: 'Run the script in a container of this image' }) image?: string;
+  @ApiPropertyOptional({ type: ResourcesDto, description: 'What the run asked for (present when it asked): container limits' })
+  resources?: ResourcesDto;
 }
 
 /** A new runner token offered in a heartbeat answer (SPEC section 12). */
@@ -269,6 +311,10 @@ export class RunnerDetail extends RunnerSummary {
   @ApiProperty({ format: 'date-time' }) registered_at: string;
   @ApiProperty({ type: [String], nullable: true, description: 'Takes runs of these namespaces only (its registration token\'s); null: any' })
   namespaces: string[] | null;
+  @ApiProperty({ type: ContainerFactsDto, nullable: true, description: 'Its container engine, as last reported' })
+  container: Record<string, unknown> | null;
+  @ApiProperty({ enum: EXECUTORS, isArray: true, description: 'What it can run, as last reported' }) executors: string[];
+  @ApiProperty({ type: String, nullable: true, description: 'Runs without an image run in this one' }) default_image: string | null;
 }
 
 export function runnerState(row: RunnerRow): 'waiting' | 'running' | 'dead' {
@@ -302,6 +348,9 @@ export function mapRunnerDetail(row: RunnerRow, runIds: string[]): RunnerDetail 
     usage: row.usage,
     registered_at: row.registered_at.toISOString(),
     namespaces: row.namespaces,
+    container: row.container,
+    executors: row.executors ?? ['shell'],
+    default_image: row.default_image,
   };
 }
 

@@ -22,6 +22,11 @@ export class Runner {
   @Column('timestamptz', { name: 'last_heartbeat_at', nullable: true }) lastHeartbeatAt: Date | null;
   @Column('timestamptz', { name: 'registered_at' }) registeredAt: Date;
   @Column({ type: 'bigint', insert: false, update: false }) seq: string;
+  @Column('jsonb', { nullable: true }) container: Record<string, unknown> | null;
+  @Column('jsonb', { nullable: true }) executors: string[] | null;
+  @Column('text', { name: 'default_image', nullable: true }) defaultImage: string | null;
+  @Column('boolean', { name: 'can_shell' }) canShell: boolean;
+  @Column('boolean', { name: 'can_container' }) canContainer: boolean;
 }
 
 /** A runner row as plain SQL returns it, with `current_run` joined in. */
@@ -43,6 +48,11 @@ export interface RunnerRow {
   last_heartbeat_at: Date | null;
   registered_at: Date;
   seq: string;
+  container: Record<string, unknown> | null;
+  executors: string[] | null;
+  default_image: string | null;
+  can_shell: boolean;
+  can_container: boolean;
   current_run: string | null;
   namespaces: string[] | null;
 }

@@ -22,6 +22,7 @@ import {
   RunnerSummary,
 } from './runner.dto';
 import type { RunnerRow } from './runner.entity';
+import { capabilitiesOf } from './capabilities';
 import { RunnerTokenService } from './runner-token.service';
 
 /** `runner` columns plus the run it holds now (at most one: a unique index says so). */
@@ -62,6 +63,7 @@ export class RunnerService {
     const id = randomUUID();
     const token = newRunnerToken();
     const name = req.name ?? `runner-${id.slice(0, 8)}`;
+    const caps = capabilitiesOf(req);
     await this.db.transaction(async (tx) => {
       const grant = await this.registrationTokens.consume(tx, req.token).catch((err: unknown) => {
         if (err instanceof Unauthenticated) this.audit.deniedRequest(ip, 401, 'POST', '/api/runner/registration', err.message);
@@ -70,8 +72,9 @@ export class RunnerService {
       const labels = [...new Set([...(req.labels ?? []), ...grant.labels])];
       await tx.query(
         `INSERT INTO runner (id, name, token_hash, labels, framework, framework_name, system,
-                             res_cpu, res_memory, res_disk, ip, namespaces, registration_token_id, token_expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+                             res_cpu, res_memory, res_disk, ip, namespaces, registration_token_id, token_expires_at,
+                             container, executors, default_image, can_shell, can_container)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
         [
           id,
           name,
@@ -87,6 +90,11 @@ export class RunnerService {
           grant.namespaces,
           grant.tokenId,
           this.runnerTokens.expiryFromNow(),
+          caps.container,
+          caps.executors,
+          caps.defaultImage,
+          caps.canShell,
+          caps.canContainer,
         ],
       );
       await this.audit.record(tx, { type: 'runner', id, name, ip }, 'runner.registered', { type: 'runner', id }, {

@@ -47,7 +47,7 @@ function runnerEnv(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 /** `pulse-runner register …` against `pulse`, with its config in a fresh temp dir. */
-export async function registerRunner(pulse: TestPulse, options: { name?: string; labels?: string[] } = {}): Promise<RegisteredRunner> {
+export async function registerRunner(pulse: TestPulse, options: { name?: string; labels?: string[]; args?: string[] } = {}): Promise<RegisteredRunner> {
   const dir = mkdtempSync(join(tmpdir(), 'pulse-runner-test-'));
   const configPath = join(dir, 'config', 'runner.json');
   const workDir = join(dir, 'work');
@@ -55,6 +55,7 @@ export async function registerRunner(pulse: TestPulse, options: { name?: string;
   const args = ['register', '--url', pulse.url, '--config', configPath, '--work-dir', workDir];
   if (options.name) args.push('--name', options.name);
   if (options.labels?.length) args.push('--labels', options.labels.join(','));
+  if (options.args) args.push(...options.args);
   const { code, stdout, stderr } = await runCli(args, { PULSE_REGISTRATION_TOKEN: REGISTRATION_TOKEN });
   const match = /registered runner ([0-9a-f-]{36})/.exec(stdout);
   if (code !== 0 || !match) {

@@ -44,9 +44,9 @@ interface RunState {
 const FORBIDDEN = { statusCode: 403, message: 'Forbidden resource', error: 'Forbidden' };
 
 const ALLOWED: Record<string, string[]> = {
-  registration: ['token', 'name', 'labels', 'framework', 'resources'],
+  registration: ['token', 'name', 'labels', 'framework', 'resources', 'container', 'executors', 'defaultImage'],
   deregistration: ['id'],
-  heartbeat: ['id', 'status', 'framework', 'usage', 'runs', 'wait'],
+  heartbeat: ['id', 'status', 'framework', 'usage', 'runs', 'wait', 'container', 'executors', 'defaultImage'],
   update: ['messageId', 'offset', 'logs'],
   complete: ['messageId', 'result'],
   result: ['id', 'status', 'exitCode', 'outcome', 'data', 'logBytes'],
