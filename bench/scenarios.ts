@@ -1,5 +1,6 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- a bench harness: untyped JSON bodies, IPC messages and autocannon's untyped API */
 import { createHash } from 'node:crypto';
+import { liveFeed } from './feed';
 import { JsonClient } from './lib/http';
 import { LoadPool } from './lib/load';
 import { BenchDatabase, createDatabase, withClient } from './lib/pg';
@@ -800,6 +801,7 @@ export const SCENARIOS: Array<{ id: number; name: string; fn: ScenarioFn }> = [
   { id: 4, name: 'fleet', fn: fleet },
   { id: 5, name: 'log ingest', fn: logIngest },
   { id: 6, name: 'scale-out', fn: scaleOut },
+  { id: 7, name: 'live feed', fn: liveFeed },
 ];
 
 export function toResult(s: Scenario, seconds: number, error?: string): ScenarioResult {
