@@ -177,7 +177,11 @@ orchestrator processes sharing the database, vs scenario 2; (7) token revocation
 process and timed until the other refuses them (target ≤ 1 s); (8) container runs, the real runner on
 a real engine (\`PULSE_TEST_CONTAINER_ENGINE\`, a local image): submit → finished of \`true\` in a
 container minus the same on the shell executor (target ≤ 1 s), and 20 container runs on 2 runners
-that must leave zero containers on the engine.
+that must leave zero containers on the engine; (9) live feed, scenario 2's drain with 3
+feed readers connected vs none (rounds none, 3 readers, none), a namespace replaced 1,000 times and
+the time from sending the request to its event at a connected reader, and 200 readers on one
+process (every reader gets every event; RSS before and after).
+
 `;
 
 function between(text: string, name: string): string | undefined {

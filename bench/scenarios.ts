@@ -1,5 +1,6 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- a bench harness: untyped JSON bodies, IPC messages and autocannon's untyped API */
 import { createHash } from 'node:crypto';
+import { liveFeed } from './feed';
 import { JsonClient } from './lib/http';
 import { LoadPool } from './lib/load';
 import { BenchDatabase, createDatabase, withClient } from './lib/pg';
@@ -855,6 +856,7 @@ export const SCENARIOS: Array<{ id: number; name: string; fn: ScenarioFn }> = [
   { id: 6, name: 'scale-out', fn: scaleOut },
   { id: 7, name: 'token revocation', fn: tokenRevocation },
   { id: 8, name: 'container runs', fn: containerRuns },
+  { id: 9, name: 'live feed', fn: liveFeed },
 ];
 
 export function toResult(s: Scenario, seconds: number, error?: string): ScenarioResult {

@@ -6,6 +6,7 @@ import type { PulseConfig } from './config/config';
 import { ConfigModule } from './config/config.module';
 import type { DatabaseTarget } from './database/data-source-options';
 import { DatabaseModule } from './database/database.module';
+import { EventModule } from './event/event.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { NamespaceModule } from './namespace/namespace.module';
@@ -28,6 +29,7 @@ export class AppModule {
         RunModule,
         RunnerModule,
         HealthModule,
+        EventModule,
       ],
     };
   }

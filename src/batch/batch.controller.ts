@@ -1,10 +1,11 @@
-import { Controller, Get, Param, ParseUUIDPipe, Query } from '@nestjs/common';
+import { Controller, Get, Param, ParseUUIDPipe, Query, UseInterceptors } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentCaller } from '../auth/caller.decorator';
 import { RequireScope } from '../auth/require-scope.decorator';
 import type { Caller } from '../auth/scopes';
 import { ApiErrors } from '../common/api-errors';
 import { Page } from '../common/pagination';
+import { EventCursorInterceptor } from '../event/event-cursor.interceptor';
 import { BatchListQuery, BatchListResponse, BatchResponse, BatchSummary } from './batch.dto';
 import { BatchService } from './batch.service';
 
@@ -16,6 +17,7 @@ export class BatchController {
 
   @Get()
   @RequireScope('read')
+  @UseInterceptors(EventCursorInterceptor)
   @ApiOperation({ summary: 'List batches, newest first' })
   @ApiOkResponse({ type: BatchListResponse })
   @ApiErrors(400, 401)

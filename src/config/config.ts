@@ -38,6 +38,10 @@ export interface PulseConfig {
   logLevel: 'error' | 'warn' | 'log' | 'debug';
   /** Seconds a runner token lives (rotated in its last quarter); 0: forever (SPEC section 12). */
   runnerTokenTtl: number;
+  /** Seconds an event of the feed is kept (GET /api/events); an older `after` gets `resync`. */
+  eventsRetention: number;
+  /** Seconds without a frame after which a feed or log stream gets a keep-alive comment. */
+  eventsKeepAlive: number;
 }
 
 export class ConfigError extends Error {}
@@ -178,6 +182,8 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     tlsKey,
     logLevel,
     runnerTokenTtl: seconds(env, 'RUNNER_TOKEN_TTL', 2592000, 0, 10 * 365 * 86400),
+    eventsRetention: seconds(env, 'EVENTS_RETENTION', 86400, 0.001, 365 * 86400),
+    eventsKeepAlive: seconds(env, 'EVENTS_KEEPALIVE', 15, 0.05, 3600),
   };
   if (config.runnerDeadAfter <= config.heartbeatInterval) {
     throw new ConfigError('RUNNER_DEAD_AFTER must be longer than HEARTBEAT_INTERVAL');

@@ -1,6 +1,7 @@
 import type { DataSourceOptions } from 'typeorm';
 import { Init1763900000000 } from './migrations/1763900000000-Init';
 import { LogChunkDeflate1764000000000 } from './migrations/1764000000000-LogChunkDeflate';
+import { Events1764100000000 } from './migrations/1764100000000-Events';
 import { RunContainers1764300000000 } from './migrations/1764300000000-RunContainers';
 import { Tokens1764500000000 } from './migrations/1764500000000-Tokens';
 
@@ -19,7 +20,13 @@ export function dataSourceOptions(target: DatabaseTarget): DataSourceOptions {
     url: target.url,
     synchronize: false,
     migrationsRun: false,
-    migrations: [Init1763900000000, LogChunkDeflate1764000000000, RunContainers1764300000000, Tokens1764500000000],
+    migrations: [
+      Init1763900000000,
+      LogChunkDeflate1764000000000,
+      Events1764100000000,
+      RunContainers1764300000000,
+      Tokens1764500000000,
+    ],
     migrationsTableName: 'pulse_migrations',
     migrationsTransactionMode: 'each',
     extra: target.embedded

@@ -1,10 +1,11 @@
-import { Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, UseInterceptors } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentCaller } from '../auth/caller.decorator';
 import { RequireScope } from '../auth/require-scope.decorator';
 import type { Caller } from '../auth/scopes';
 import { ApiErrors } from '../common/api-errors';
 import { Page } from '../common/pagination';
+import { EventCursorInterceptor } from '../event/event-cursor.interceptor';
 import { RunnerDetail, RunnerListQuery, RunnerListResponse, RunnerSummary } from './runner.dto';
 import { RunnerTokenService } from './runner-token.service';
 import { RunnerService } from './runner.service';
@@ -20,6 +21,7 @@ export class RunnerController {
 
   @Get()
   @RequireScope('read')
+  @UseInterceptors(EventCursorInterceptor)
   @ApiOperation({ summary: 'List runners, newest first' })
   @ApiOkResponse({ type: RunnerListResponse })
   @ApiErrors(400, 401)
