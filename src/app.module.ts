@@ -5,6 +5,7 @@ import type { PulseConfig } from './config/config';
 import { ConfigModule } from './config/config.module';
 import type { DatabaseTarget } from './database/data-source-options';
 import { DatabaseModule } from './database/database.module';
+import { EventModule } from './event/event.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { NamespaceModule } from './namespace/namespace.module';
@@ -26,6 +27,7 @@ export class AppModule {
         RunModule,
         RunnerModule,
         HealthModule,
+        EventModule,
       ],
     };
   }

@@ -1,8 +1,9 @@
-import { Controller, Get, Param, ParseUUIDPipe, Query, UseGuards } from '@nestjs/common';
+import { Controller, Get, Param, ParseUUIDPipe, Query, UseGuards, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AdminAuthGuard } from '../common/admin-auth.guard';
 import { ApiErrors } from '../common/api-errors';
 import { Page } from '../common/pagination';
+import { EventCursorInterceptor } from '../event/event-cursor.interceptor';
 import { BatchListQuery, BatchListResponse, BatchResponse, BatchSummary } from './batch.dto';
 import { BatchService } from './batch.service';
 
@@ -15,6 +16,7 @@ export class BatchController {
   constructor(private readonly batches: BatchService) {}
 
   @Get()
+  @UseInterceptors(EventCursorInterceptor)
   @ApiOperation({ summary: 'List batches, newest first' })
   @ApiOkResponse({ type: BatchListResponse })
   @ApiErrors(400, 401)

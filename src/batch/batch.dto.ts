@@ -28,6 +28,9 @@ export class BatchListResponse {
 
   @ApiProperty({ type: String, nullable: true })
   next_cursor: string | null;
+
+  @ApiProperty({ description: 'The newest event id when this list was read: pass it as GET /api/events?after= to follow from here' })
+  event_cursor: number;
 }
 
 export class BatchResponse extends BatchSummary {

@@ -36,6 +36,10 @@ export interface PulseConfig {
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   logLevel: 'error' | 'warn' | 'log' | 'debug';
+  /** Seconds an event of the feed is kept (GET /api/events); an older `after` gets `resync`. */
+  eventsRetention: number;
+  /** Seconds without a frame after which a feed or log stream gets a keep-alive comment. */
+  eventsKeepAlive: number;
 }
 
 export class ConfigError extends Error {}
@@ -175,6 +179,8 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     tlsCert,
     tlsKey,
     logLevel,
+    eventsRetention: seconds(env, 'EVENTS_RETENTION', 86400, 0.001, 365 * 86400),
+    eventsKeepAlive: seconds(env, 'EVENTS_KEEPALIVE', 15, 0.05, 3600),
   };
   if (config.runnerDeadAfter <= config.heartbeatInterval) {
     throw new ConfigError('RUNNER_DEAD_AFTER must be longer than HEARTBEAT_INTERVAL');

@@ -13,6 +13,8 @@ import type { DatabaseTarget } from './data-source-options';
 const CHANNEL = 'pulse_work';
 /** Carries the id of a runner that was deregistered, enabled or disabled: every process drops it from its caches. */
 const GONE_CHANNEL = 'pulse_runner_gone';
+/** Sent by the event sequencer (pulse_sequence_events) when it numbered events: feed readers read again. */
+const EVENTS_CHANNEL = 'pulse_events';
 /** How long "no run waits at all" may be trusted without a new look (announcements end it at once). */
 const EMPTY_TRUST_MS = 1000;
 
@@ -54,6 +56,7 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
   private emptyEpoch = -1;
   private emptyUntil = 0;
   private readonly goneListeners: Array<(runnerId: string | null) => void> = [];
+  private readonly eventListeners: Array<() => void> = [];
 
   constructor(@Inject(DATABASE_TARGET) private readonly target: DatabaseTarget) {}
 
@@ -65,6 +68,7 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
     const client = new Client({ connectionString: this.target.url });
     client.on('notification', (msg) => {
       if (msg.channel === GONE_CHANNEL) this.runnerChanged(msg.payload ?? null);
+      else if (msg.channel === EVENTS_CHANNEL) this.eventsSequenced();
       else this.wake(Number(msg.payload) || 1);
     });
     client.on('error', (err) => {
@@ -76,11 +80,13 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
       await client.connect();
       await client.query(`LISTEN ${CHANNEL}`);
       await client.query(`LISTEN ${GONE_CHANNEL}`);
+      await client.query(`LISTEN ${EVENTS_CHANNEL}`);
       this.listener = client;
       // Anything submitted or deregistered while we were not listening: let every waiter look
       // once, and forget every cached runner.
       this.wake(this.waiters.length);
       this.runnerChanged(null);
+      this.eventsSequenced();
     } catch (err) {
       this.logger.warn(`cannot LISTEN for work yet: ${(err as Error).message}`);
       this.reconnect(client);
@@ -185,6 +191,19 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
   /** Listens for runner changes; `null` means "forget every runner" (notifications may have been missed). */
   onRunnerChanged(listener: (runnerId: string | null) => void): void {
     this.goneListeners.push(listener);
+  }
+
+  /**
+   * Listens for "events were numbered" from the sequencer of any process (NOTIFY on PostgreSQL;
+   * the embedded database has one process, whose sequencer calls its readers directly). Also
+   * called after the listening connection came back: notifications may have been missed.
+   */
+  onEventsSequenced(listener: () => void): void {
+    this.eventListeners.push(listener);
+  }
+
+  private eventsSequenced(): void {
+    for (const listener of this.eventListeners) listener();
   }
 
   private runnerChanged(runnerId: string | null): void {

@@ -3,6 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagg
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { WorkSignal } from '../database/work-signal';
+import { EventFeed } from '../event/event-feed';
 import { MetricsService } from './metrics.service';
 
 /** `GET /metrics` (outside the /api prefix, no auth: it holds no secrets), Prometheus text. */
@@ -13,6 +14,7 @@ export class MetricsController {
     @InjectDataSource() private readonly db: DataSource,
     private readonly metrics: MetricsService,
     private readonly signal: WorkSignal,
+    private readonly feed: EventFeed,
   ) {}
 
   @Get()
@@ -52,6 +54,11 @@ export class MetricsController {
         name: 'pulse_long_polls_waiting',
         help: 'Heartbeats held open waiting for work in this process',
         samples: [{ labels: {}, value: this.signal.waiting }],
+      },
+      {
+        name: 'pulse_feed_readers',
+        help: 'Event feed streams (GET /api/events) open on this process',
+        samples: [{ labels: {}, value: this.feed.readers }],
       },
     ]);
   }

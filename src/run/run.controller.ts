@@ -10,6 +10,7 @@ import {
   Query,
   Res,
   UseGuards,
+  UseInterceptors,
 } from '@nestjs/common';
 import {
   ApiBearerAuth,
@@ -25,6 +26,7 @@ import { BatchService } from '../batch/batch.service';
 import { AdminAuthGuard } from '../common/admin-auth.guard';
 import { ApiErrors } from '../common/api-errors';
 import { Page } from '../common/pagination';
+import { EventCursorInterceptor } from '../event/event-cursor.interceptor';
 import { followLog, sendStreaming } from './log-follow';
 import { LogService } from './log.service';
 import {
@@ -60,6 +62,7 @@ export class RunController {
   }
 
   @Get()
+  @UseInterceptors(EventCursorInterceptor)
   @ApiOperation({ summary: 'List runs, newest first' })
   @ApiOkResponse({ type: RunListResponse })
   @ApiErrors(400, 401)

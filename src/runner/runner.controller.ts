@@ -1,8 +1,9 @@
-import { Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, UseGuards } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, UseGuards, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AdminAuthGuard } from '../common/admin-auth.guard';
 import { ApiErrors } from '../common/api-errors';
 import { Page } from '../common/pagination';
+import { EventCursorInterceptor } from '../event/event-cursor.interceptor';
 import { RunnerDetail, RunnerListQuery, RunnerListResponse, RunnerSummary } from './runner.dto';
 import { RunnerService } from './runner.service';
 
@@ -15,6 +16,7 @@ export class RunnerController {
   constructor(private readonly runners: RunnerService) {}
 
   @Get()
+  @UseInterceptors(EventCursorInterceptor)
   @ApiOperation({ summary: 'List runners, newest first' })
   @ApiOkResponse({ type: RunnerListResponse })
   @ApiErrors(400, 401)
