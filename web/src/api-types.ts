@@ -4,6 +4,8 @@
 export interface BatchListResponse {
   items: Array<BatchSummary>;
   next_cursor: string | null;
+  /** The newest event id when this list was read: pass it as GET /api/events?after= to follow from here */
+  event_cursor: number;
 }
 
 export interface BatchResponse {
@@ -187,6 +189,8 @@ export interface RunDetail {
 export interface RunListResponse {
   items: Array<RunSummary>;
   next_cursor: string | null;
+  /** The newest event id when this list was read: pass it as GET /api/events?after= to follow from here */
+  event_cursor: number;
 }
 
 export interface RunSummary {
@@ -233,6 +237,8 @@ export interface RunnerDetail {
 export interface RunnerListResponse {
   items: Array<RunnerSummary>;
   next_cursor: string | null;
+  /** The newest event id when this list was read: pass it as GET /api/events?after= to follow from here */
+  event_cursor: number;
 }
 
 export interface RunnerSummary {

@@ -29,9 +29,6 @@ export type {
   SubmitRunsRequest,
 } from './api-types';
 
-/** List answers carry the feed id to resume from (SPEC 8), once the server has the feed. */
-export type WithCursor<T> = T & { event_cursor?: string | null };
-
 export const RUN_STATES = ['waiting', 'running', 'finished', 'failed', 'canceled', 'timeout'] as const;
 export type RunState = (typeof RUN_STATES)[number];
 export const FINAL_STATES: readonly string[] = ['finished', 'failed', 'canceled', 'timeout'];
@@ -108,15 +105,15 @@ export interface RunFilter {
 }
 
 export const api = {
-  runs: (f: RunFilter = {}) => call<WithCursor<RunListResponse>>('GET', `/api/runs${query({ ...f })}`),
+  runs: (f: RunFilter = {}) => call<RunListResponse>('GET', `/api/runs${query({ ...f })}`),
   run: (id: string) => call<RunDetail>('GET', `/api/runs/${enc(id)}`),
   cancelRun: (id: string) => call<RunDetail>('DELETE', `/api/runs/${enc(id)}`),
   submit: (body: SubmitRunsRequest) => call<SubmitRunsResponse>('POST', '/api/runs', body),
   batches: (f: { namespace?: string; cursor?: string; limit?: number } = {}) =>
-    call<WithCursor<BatchListResponse>>('GET', `/api/batches${query(f)}`),
+    call<BatchListResponse>('GET', `/api/batches${query(f)}`),
   batch: (id: string) => call<BatchResponse>('GET', `/api/batches/${enc(id)}`),
   cancelBatch: (id: string) => call<unknown>('DELETE', `/api/batches/${enc(id)}`),
-  runners: (f: { cursor?: string; limit?: number } = {}) => call<WithCursor<RunnerListResponse>>('GET', `/api/runners${query(f)}`),
+  runners: (f: { cursor?: string; limit?: number } = {}) => call<RunnerListResponse>('GET', `/api/runners${query(f)}`),
   runner: (id: string) => call<RunnerDetail>('GET', `/api/runners/${enc(id)}`),
   enableRunner: (id: string) => call<unknown>('POST', `/api/runners/${enc(id)}/enable`),
   disableRunner: (id: string) => call<unknown>('POST', `/api/runners/${enc(id)}/disable`),

@@ -60,7 +60,8 @@ interface Subscription {
 
 const RING = 2000;
 
-function toId(id: string | undefined | null): bigint | null {
+function toId(id: string | number | undefined | null): bigint | null {
+  if (typeof id === 'number') return Number.isSafeInteger(id) && id >= 0 ? BigInt(id) : null;
   if (!id || !/^\d+$/.test(id)) return null;
   return BigInt(id);
 }
@@ -88,6 +89,8 @@ export interface FeedOptions {
   /** Visibility source (tests pass their own). */
   document?: Pick<Document, 'visibilityState' | 'addEventListener'> | null;
   random?: () => number;
+  /** Whether the tab is signed in (default: a token in sessionStorage). */
+  signedIn?: () => boolean;
 }
 
 export class Feed {
@@ -106,12 +109,14 @@ export class Feed {
   private readonly fetcher: typeof fetch;
   private readonly doc: FeedOptions['document'];
   private readonly random: () => number;
+  private readonly signedIn: () => boolean;
 
   constructor(options: FeedOptions = {}) {
     this.url = options.url ?? '/api/events';
     this.fetcher = options.fetch ?? ((...args) => fetch(...args));
     this.doc = options.document === undefined ? (typeof document === 'undefined' ? null : document) : options.document;
     this.random = options.random ?? Math.random;
+    this.signedIn = options.signedIn ?? (() => token() !== null);
     this.doc?.addEventListener('visibilitychange', () => this.onVisibility());
   }
 
@@ -130,7 +135,7 @@ export class Feed {
    * Receive every event after `since` (the `event_cursor` of the snapshot the page holds; none:
    * from now on). The connection opens with the first subscriber and closes with the last.
    */
-  subscribe(listener: Listener, since?: string | null): () => void {
+  subscribe(listener: Listener, since?: string | number | null): () => void {
     const sub: Subscription = { listener, since: toId(since) };
     this.subs.add(sub);
     if (sub.since !== null) {
@@ -172,7 +177,7 @@ export class Feed {
   }
 
   private start(): void {
-    if (this.running || this.subs.size === 0 || !token()) return;
+    if (this.running || this.subs.size === 0 || !this.signedIn()) return;
     if (this.hidden()) {
       this.setStatus('paused');
       return;

@@ -38,21 +38,22 @@ export function useLive<T>(
   const concernsRef = useRef(concerns);
   concernsRef.current = concerns;
 
-  const run = useCallback(async (): Promise<string | null | undefined> => {
+  const run = useCallback(async (): Promise<string | number | null | undefined> => {
     const s = state.current;
     if (s.inFlight) {
       s.again = true;
       return undefined;
     }
     s.inFlight = true;
-    let cursor: string | null | undefined;
+    let cursor: string | number | null | undefined;
     try {
       const value = await loadRef.current();
       if (!s.alive) return undefined;
       s.data = value;
       setData(value);
       setError(null);
-      cursor = (value as { event_cursor?: string | null } | undefined)?.event_cursor;
+      // List answers carry the feed id their snapshot is at (SPEC 8): follow from exactly there.
+      cursor = (value as { event_cursor?: string | number | null } | undefined)?.event_cursor;
     } catch (err) {
       if (s.alive) setError(errorText(err));
     } finally {
@@ -81,7 +82,7 @@ export function useLive<T>(
     s.data = undefined;
     setData(undefined);
     setLoading(true);
-    let unsubscribe: (() => void) | undefined;
+    let unsubscribe: (() => void) | undefined = undefined;
     let poll: ReturnType<typeof setInterval> | undefined;
     const onStatus = (status: FeedStatus): void => {
       if (status === 'unavailable' && !poll) poll = setInterval(schedule, POLL_MS);
@@ -91,12 +92,15 @@ export function useLive<T>(
       }
     };
     const offStatus = feed.onStatus(onStatus);
-    void run().then((cursor) => {
-      if (!s.alive) return;
-      unsubscribe = feed.subscribe((event) => {
-        if (event.kind === 'resync' || concernsRef.current(event, s.data)) schedule();
-      }, cursor);
+    // Subscribed before the snapshot is read: an event that lands while it loads triggers one
+    // more load, so the page can never settle on a snapshot older than the last event.
+    unsubscribe = feed.subscribe((event) => {
+      if (event.kind === 'resync' || concernsRef.current(event, s.data)) {
+        if (s.inFlight) s.again = true;
+        else schedule();
+      }
     });
+    void run();
     return () => {
       s.alive = false;
       if (s.timer) clearTimeout(s.timer);
