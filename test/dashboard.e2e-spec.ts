@@ -106,7 +106,7 @@ run('the dashboard in a browser', () => {
       await page.getByRole('navigation').getByRole('link', { name, exact: true }).waitFor();
     }
     await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
-    expect(await page.evaluate(() => sessionStorage.getItem('pulse.token'))).toBe(ADMIN_TOKEN);
+    expect(await page.evaluate("sessionStorage.getItem('pulse.token')")).toBe(ADMIN_TOKEN);
     expect(page.url()).not.toContain(ADMIN_TOKEN);
   });
 
@@ -139,7 +139,7 @@ run('the dashboard in a browser', () => {
     await page.locator(`a[href="/runs/${runId}"]`).click();
     await page.waitForURL(`**/runs/${runId}`);
     await eventually(async () => (await stateOnPage()) === 'waiting');
-    await page.evaluate(() => ((window as unknown as { noReload: boolean }).noReload = true));
+    await page.evaluate('window.noReload = true');
   });
 
   it('shows waiting → running → finished and follows the coloured log live, without a reload', async () => {
@@ -152,11 +152,11 @@ run('the dashboard in a browser', () => {
     // Colours are styles, never raw escape codes.
     const red = log.locator('span.f1', { hasText: 'red text' });
     await red.waitFor();
-    expect(await red.evaluate((el) => getComputedStyle(el).color)).toBe('rgb(224, 108, 117)');
+    expect(await red.evaluate((el) => el.ownerDocument.defaultView!.getComputedStyle(el).color)).toBe('rgb(224, 108, 117)');
     const green = log.locator('span.f2.bold', { hasText: 'bold green' });
-    expect(await green.evaluate((el) => getComputedStyle(el).fontWeight)).toBe('700');
+    expect(await green.evaluate((el) => el.ownerDocument.defaultView!.getComputedStyle(el).fontWeight)).toBe('700');
     const orange = log.locator('span', { hasText: '256-colour orange' }).last();
-    expect(await orange.evaluate((el) => getComputedStyle(el).color)).toBe('rgb(255, 135, 0)');
+    expect(await orange.evaluate((el) => el.ownerDocument.defaultView!.getComputedStyle(el).color)).toBe('rgb(255, 135, 0)');
     expect(await log.textContent()).not.toContain('\x1b');
     expect(await log.textContent()).not.toContain('[31m');
     // The HTML-looking line is text.
@@ -175,7 +175,7 @@ run('the dashboard in a browser', () => {
     writeFileSync(stopFile, 'stop');
     await eventually(async () => (await stateOnPage()) === 'finished', 40000, 100);
     await log.getByText('all good', { exact: true }).waitFor();
-    expect(await page.evaluate(() => (window as unknown as { noReload?: boolean }).noReload)).toBe(true);
+    expect(await page.evaluate('window.noReload')).toBe(true);
     // Line numbers link to #L<n>.
     await log.getByRole('link', { name: 'Line 3' }).click();
     await page.waitForURL(`**/runs/${runId}#L3`);
@@ -237,7 +237,7 @@ run('the dashboard in a browser', () => {
   it('signs out', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('Admin token').waitFor();
-    expect(await page.evaluate(() => sessionStorage.getItem('pulse.token'))).toBeNull();
+    expect(await page.evaluate("sessionStorage.getItem('pulse.token')")).toBeNull();
     await page.reload();
     await page.getByLabel('Admin token').waitFor();
   });

@@ -2,22 +2,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS } from '../../bench/lib/browser';
 
-/** Debian's Chromium (package `chromium`); no browser is ever downloaded. */
-export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-
-/**
- * The flags the browser tests and the bench launch with: headless, no sandbox (containers), and
- * no background networking (without them Chromium keeps dialing out and is refused).
- */
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--disable-dev-shm-usage',
-];
+export { CHROMIUM, CHROMIUM_ARGS };
 
 export function chromiumAvailable(): boolean {
   return existsSync(CHROMIUM);
