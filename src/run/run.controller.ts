@@ -3,7 +3,9 @@ import {
   Controller,
   Delete,
   Get,
+  Headers,
   HttpCode,
+  Inject,
   Param,
   ParseUUIDPipe,
   Post,
@@ -15,6 +17,7 @@ import {
 import {
   ApiBearerAuth,
   ApiCreatedResponse,
+  ApiHeader,
   ApiOkResponse,
   ApiOperation,
   ApiProduces,
@@ -25,9 +28,14 @@ import { BatchResponse } from '../batch/batch.dto';
 import { BatchService } from '../batch/batch.service';
 import { AdminAuthGuard } from '../common/admin-auth.guard';
 import { ApiErrors } from '../common/api-errors';
+import { InvalidInput } from '../common/errors';
 import { Page } from '../common/pagination';
+import { SseStream } from '../common/sse';
+import type { PulseConfig } from '../config/config';
+import { PULSE_CONFIG } from '../config/config.module';
 import { EventCursorInterceptor } from '../event/event-cursor.interceptor';
 import { followLog, sendStreaming } from './log-follow';
+import { streamLogEvents } from './log-sse';
 import { LogService } from './log.service';
 import {
   LogQuery,
@@ -49,6 +57,7 @@ export class RunController {
   constructor(
     private readonly runs: RunService,
     private readonly logs: LogService,
+    @Inject(PULSE_CONFIG) private readonly config: PulseConfig,
   ) {}
 
   @Post()
@@ -91,24 +100,44 @@ export class RunController {
   @Get(':id/logs')
   @ApiOperation({
     summary: 'The log as text/plain; ?offset=n from byte n; ?follow=1 streams until the run is final',
+    description:
+      'With `?follow=1` and `Accept: text/event-stream`: Server-Sent Events, `event: log` frames (`id: <end offset>`, ' +
+      '`data: {"offset": <start offset>, "text": "..."}`, split at character boundaries), then `event: end` ' +
+      '(`data: {"state": "<final state>"}`) and the stream closes. `Last-Event-ID` resumes at that byte offset.',
   })
-  @ApiProduces('text/plain')
-  @ApiOkResponse({ description: 'The log bytes', schema: { type: 'string' } })
+  @ApiProduces('text/plain', 'text/event-stream')
+  @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'SSE follow only: resume at this byte offset' })
+  @ApiOkResponse({ description: 'The log bytes (or, as SSE, log frames then an end frame)', schema: { type: 'string' } })
   @ApiErrors(400, 401, 404)
   async log(
     @Param('id', new ParseUUIDPipe()) id: string,
     @Query() query: LogQuery,
+    @Headers('accept') accept: string | undefined,
+    @Headers('last-event-id') lastEventId: string | undefined,
     @Res() reply: FastifyReply,
   ): Promise<void> {
+    const follow = query.follow === '1' || query.follow === 'true';
+    const sse = follow && (accept ?? '').includes('text/event-stream');
+    let resume: number | undefined;
+    if (sse && lastEventId !== undefined && lastEventId.trim() !== '') {
+      if (!/^\d{1,15}$/.test(lastEventId.trim())) throw new InvalidInput('Last-Event-ID must be a byte offset (a whole number)');
+      resume = Number(lastEventId.trim());
+    }
     const run = await this.runs.mustFind(id);
-    const from = query.offset ?? 0;
+    const from = resume ?? query.offset ?? 0;
+    const stateOf = async (): Promise<RunState> => (await this.runs.mustFind(id)).state;
+    if (sse) {
+      const stream = new SseStream({ keepAliveMs: this.config.eventsKeepAlive * 1000, drainTimeoutMs: 10000 });
+      stream.open(reply);
+      await streamLogEvents(stream, this.logs, run.id, from, stateOf, this.logs.shutdownSignal).catch(() => undefined);
+      return;
+    }
     const headers = {
       'content-type': 'text/plain; charset=utf-8',
       'x-content-type-options': 'nosniff',
       'cache-control': 'no-store',
     };
-    if (query.follow === '1' || query.follow === 'true') {
-      const stateOf = async (): Promise<RunState> => (await this.runs.mustFind(id)).state;
+    if (follow) {
       sendStreaming(reply, headers, (gone) =>
         followLog(this.logs, run.id, from, stateOf, AbortSignal.any([gone, this.logs.shutdownSignal])),
       );
