@@ -53,6 +53,8 @@ run('the dashboard in a browser', () => {
   let browser: TestBrowser;
   let page: Page;
   let repo: string;
+  /** Every live log follow the page opened: URL and content type. */
+  const follows: string[] = [];
   const stopFile = join(tmpdir(), `pulse-dashboard-stop-${process.pid}`);
 
   beforeAll(async () => {
@@ -63,6 +65,9 @@ run('the dashboard in a browser', () => {
     browser = await launchBrowser();
     page = browser.page;
     page.setDefaultTimeout(30000);
+    page.on('response', (res) => {
+      if (/\/api\/runs\/[^/]+\/logs\?.*follow=1/.test(res.url())) follows.push(`${res.url()} ${res.headers()['content-type'] ?? ''}`);
+    });
   }, 90000);
 
   afterAll(async () => {
@@ -176,6 +181,10 @@ run('the dashboard in a browser', () => {
     await eventually(async () => (await stateOnPage()) === 'finished', 40000, 100);
     await log.getByText('all good', { exact: true }).waitFor();
     expect(await page.evaluate('window.noReload')).toBe(true);
+    // The live log came over the SSE follow (SPEC 8), not the plain chunked one.
+    const mine = follows.filter((f) => f.includes(runId));
+    expect(mine.length).toBeGreaterThan(0);
+    expect(mine.filter((f) => !f.includes(' text/event-stream'))).toEqual([]);
     // Line numbers link to #L<n>.
     await log.getByRole('link', { name: 'Line 3' }).click();
     await page.waitForURL(`**/runs/${runId}#L3`);
