@@ -3,18 +3,20 @@
  * orchestrator (dist/, which serves the built web app) and the real runner process on a real git
  * repository: sign in, create a namespace, submit from /runs/new, watch the run go
  * waiting → running → finished without a reload while its coloured log streams in, cancel a run
- * from its page, disable a runner, reload a deep link, sign out.
+ * from its page, disable a runner, reload a deep link, open a log over 1 MiB on its tail and load
+ * the rest, download it, sign out.
  *
  * Runs on both databases (about 15 s each). Without /usr/bin/chromium it is skipped LOUDLY, and
  * fails when CI=true.
  *
  * UPDATE_SCREENSHOTS=1 also writes docs/screenshots/{overview,run-log}.png for the README.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { browserOrSkip, launchBrowser, type TestBrowser } from './support/browser';
+import { TestRunner, submit } from './support/protocol';
 import { ADMIN_TOKEN, databaseKind, eventually, startPulse, type TestPulse } from './support/pulse';
 import {
   cleanupRunner,
@@ -241,6 +243,37 @@ run('the dashboard in a browser', () => {
     });
     await page.getByRole('button', { name: 'Enable' }).click();
     await page.getByRole('button', { name: 'Disable' }).waitFor();
+  });
+
+  it('opens a log over 1 MiB on its tail, loads earlier lines, searches them and downloads the raw log', async () => {
+    const lines = Array.from({ length: 16000 }, (_, i) => `big line ${i + 1}. ${'x'.repeat(80)}`);
+    const text = lines.join('\n') + '\n';
+    const { runs } = await submit(pulse, { namespace: 'big', script: 'true', labels: ['big'] });
+    const fake = await TestRunner.register(pulse, { labels: ['big'] });
+    const hb = await fake.heartbeat();
+    expect(hb.run?.id).toBe(runs[0]);
+    const bytes = Buffer.from(text);
+    for (let offset = 0; offset < bytes.length; offset += 512 * 1024) {
+      await fake.update(hb.run!, offset, bytes.subarray(offset, offset + 512 * 1024).toString('utf8')).expect(200);
+    }
+    await fake.complete(hb.run!, { status: 'finished', exitCode: 0, logBytes: bytes.length }).expect(200);
+
+    await page.goto(`${pulse.url}/runs/${runs[0]}`);
+    const log = page.getByRole('log');
+    await log.getByText(lines[lines.length - 1], { exact: true }).waitFor();
+    expect(await log.locator('.log-line').count()).toBeLessThan(500); // virtualized
+    const search = page.getByRole('searchbox', { name: 'Search log' });
+    await search.fill('big line 1.');
+    await page.getByText('no match').waitFor(); // line 1 is before the tail
+    await page.getByRole('button', { name: 'Load earlier' }).click();
+    await expectNoButton(page, 'Load earlier');
+    await page.getByText('1 of 1').or(page.getByText('0 of 1')).waitFor();
+    await page.getByRole('button', { name: 'Next' }).click();
+    await log.getByText(lines[0], { exact: true }).waitFor();
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download' }).click()]);
+    const saved = await download.path();
+    expect(readFileSync(saved).equals(bytes)).toBe(true);
   });
 
   it('signs out', async () => {

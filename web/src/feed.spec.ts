@@ -118,6 +118,32 @@ describe('Feed', () => {
     stop();
   });
 
+  it('closes while the tab is hidden and resumes from the last id when it is visible', async () => {
+    const { fetch, calls } = fakeFetch([
+      (s) => sse([frame(20, 'run', {}), frame(21, 'run', {})], s, true),
+      (s) => sse([frame(22, 'run', {})], s, true),
+    ]);
+    let onVisibility: () => void = () => undefined;
+    const doc = {
+      visibilityState: 'visible' as DocumentVisibilityState,
+      addEventListener: (_: string, fn: () => void) => (onVisibility = fn),
+    } as unknown as Pick<Document, 'visibilityState' | 'addEventListener'>;
+    const feed = new Feed({ ...base, fetch, document: doc });
+    const seen: string[] = [];
+    const stop = feed.subscribe((e) => seen.push(e.id), 19);
+    await until(() => seen.length >= 2);
+    (doc as { visibilityState: string }).visibilityState = 'hidden';
+    onVisibility();
+    expect(feed.status).toBe('paused');
+    expect(calls.length).toBe(1);
+    (doc as { visibilityState: string }).visibilityState = 'visible';
+    onVisibility();
+    await until(() => seen.length >= 3);
+    expect(calls[1].url).toBe('/api/events?after=21');
+    expect(seen).toEqual(['20', '21', '22']);
+    stop();
+  });
+
   it('backs off from 0.5 s up to 30 s with jitter', () => {
     expect(backoff(0, () => 1)).toBe(500);
     expect(backoff(1, () => 1)).toBe(1000);
