@@ -54,7 +54,7 @@ async function finishedRunWithLog(http: JsonClient, text: string): Promise<strin
 }
 
 /**
- * 10. The dashboard's log viewer in Chromium: from page navigation to the last line of a
+ * 8. The dashboard's log viewer in Chromium: from page navigation to the last line of a
  * 100,000-line log on screen (the log opens on its tail: the last 1 MiB, rendered virtualized),
  * and the same with the whole log loaded and parsed (a link to its last line, #L100000).
  */
@@ -67,7 +67,7 @@ export async function browserLogOpen(ctx: Ctx, s: Scenario): Promise<void> {
   const opens = ctx.scale.mode === 'full' ? 5 : 3;
   const profile = mkdtempSync(join(tmpdir(), 'pulse-bench-chromium-'));
   try {
-    const db = await createDatabase('s10');
+    const db = await createDatabase('s8');
     s.defer(() => db.drop());
     const orch = await spawnServer(ORCHESTRATOR_MAIN, orchestratorEnv(db.url));
     s.defer(() => orch.stop());

@@ -1,6 +1,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- a bench harness: untyped JSON bodies, IPC messages and autocannon's untyped API */
 import { createHash } from 'node:crypto';
 import { browserLogOpen } from './browser-log';
+import { liveFeed } from './feed';
 import { JsonClient } from './lib/http';
 import { LoadPool } from './lib/load';
 import { BenchDatabase, createDatabase, withClient } from './lib/pg';
@@ -801,7 +802,8 @@ export const SCENARIOS: Array<{ id: number; name: string; fn: ScenarioFn }> = [
   { id: 4, name: 'fleet', fn: fleet },
   { id: 5, name: 'log ingest', fn: logIngest },
   { id: 6, name: 'scale-out', fn: scaleOut },
-  { id: 10, name: 'dashboard log open', fn: browserLogOpen },
+  { id: 7, name: 'live feed', fn: liveFeed },
+  { id: 8, name: 'dashboard log open', fn: browserLogOpen },
 ];
 
 export function toResult(s: Scenario, seconds: number, error?: string): ScenarioResult {

@@ -515,7 +515,7 @@ describe('user and admin API (SPEC section 3)', () => {
           .query({ ...query, ...(cursor && { cursor }) })
           .set(pulse.admin)
           .expect(200);
-        expect(Object.keys(res.body).sort()).toEqual(['items', 'next_cursor']);
+        expect(Object.keys(res.body).sort()).toEqual(['event_cursor', 'items', 'next_cursor']);
         all.push(...res.body.items);
         cursor = res.body.next_cursor;
         if (cursor === null) return all;

@@ -226,7 +226,7 @@ export class EventFeed implements OnApplicationBootstrap, BeforeApplicationShutd
   private sequence(): void {
     if (this.sequencing || this.closing) return;
     this.sequencing = this.sequenceOnce()
-      .catch((err: unknown) => this.logger.debug(`event sequencer: ${(err as Error).message}`))
+      .catch((err: unknown) => this.logger.warn(`event sequencer: ${(err as Error).message}`))
       .finally(() => (this.sequencing = undefined));
   }
 

@@ -184,7 +184,7 @@ export class Events1764100000000 implements MigrationInterface {
       CREATE FUNCTION pulse_sequence_events(lim integer, OUT numbered bigint, OUT head bigint)
       LANGUAGE plpgsql VOLATILE AS $$
       DECLARE
-        before bigint;
+        step_from bigint;
         n bigint;
       BEGIN
         numbered := 0;
@@ -193,9 +193,11 @@ export class Events1764100000000 implements MigrationInterface {
           RETURN;
         END IF;
         PERFORM pg_advisory_xact_lock(7349210038245);
-        SELECT last INTO before FROM event_head FOR UPDATE;
-        head := before;
-        FOR step IN 1..2 LOOP
+        SELECT last INTO head FROM event_head FOR UPDATE;
+        -- Number a step of events, then look for batches whose last open run became final in
+        -- that step; their done events are numbered in the next step (and looked at again).
+        FOR step IN 1..10 LOOP
+          step_from := head;
           WITH picked AS (
             SELECT id, row_number() OVER (ORDER BY id) AS k FROM event WHERE seq IS NULL ORDER BY id LIMIT lim
           ), numbered_rows AS (
@@ -204,11 +206,9 @@ export class Events1764100000000 implements MigrationInterface {
           SELECT count(*) INTO n FROM numbered_rows;
           head := head + n;
           numbered := numbered + n;
-          EXIT WHEN step = 2;
-          -- Batches whose last open run just became final: one done event each.
           WITH candidates AS (
             SELECT DISTINCT batch_id FROM event
-            WHERE seq > before AND seq <= head AND kind = 'run'
+            WHERE seq > step_from AND seq <= head AND kind = 'run'
               AND data->>'state' IN ('finished', 'failed', 'canceled', 'timeout')
           ), done AS (
             UPDATE batch b SET done_at = now()
