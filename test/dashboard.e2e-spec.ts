@@ -276,6 +276,22 @@ run('the dashboard in a browser', () => {
     expect(readFileSync(saved).equals(bytes)).toBe(true);
   });
 
+  it('deregisters a runner after a confirmation, and deletes a namespace', async () => {
+    const fake = await TestRunner.register(pulse, { name: 'to-deregister' });
+    await page.goto(`${pulse.url}/runners/${fake.id}`);
+    await page.getByRole('button', { name: 'Deregister' }).click();
+    await page.getByRole('alertdialog', { name: 'Confirm deregistration' }).waitFor();
+    await page.getByRole('button', { name: 'Yes, deregister' }).click();
+    await page.locator('.state-deregistered').waitFor();
+    await fake.heartbeatRaw({ status: 'ready' }).expect(403);
+
+    await page.getByRole('link', { name: 'Namespaces', exact: true }).click();
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: 'Delete big' }).click();
+    await page.getByRole('status').filter({ hasText: 'Deleted namespace big.' }).waitFor();
+    await pulse.http.get('/api/namespaces/big').set(pulse.admin).expect(404);
+  });
+
   it('signs out', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('Admin token').waitFor();

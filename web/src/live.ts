@@ -38,22 +38,19 @@ export function useLive<T>(
   const concernsRef = useRef(concerns);
   concernsRef.current = concerns;
 
-  const run = useCallback(async (): Promise<string | number | null | undefined> => {
+  const run = useCallback(async (): Promise<void> => {
     const s = state.current;
     if (s.inFlight) {
       s.again = true;
-      return undefined;
+      return;
     }
     s.inFlight = true;
-    let cursor: string | number | null | undefined;
     try {
       const value = await loadRef.current();
-      if (!s.alive) return undefined;
+      if (!s.alive) return;
       s.data = value;
       setData(value);
       setError(null);
-      // List answers carry the feed id their snapshot is at (SPEC 8): follow from exactly there.
-      cursor = (value as { event_cursor?: string | number | null } | undefined)?.event_cursor;
     } catch (err) {
       if (s.alive) setError(errorText(err));
     } finally {
@@ -64,7 +61,6 @@ export function useLive<T>(
       s.again = false;
       void run();
     }
-    return cursor;
   }, []);
 
   const schedule = useCallback(() => {
@@ -112,6 +108,17 @@ export function useLive<T>(
   }, deps);
 
   return { data, error, loading, reload: schedule };
+}
+
+/** The current time, refreshed every `ms` while `active` (a running run's duration). */
+export function useNow(active: boolean, ms = 1000): number {
+  const [now, setNow] = useState(Date.now);
+  useEffect(() => {
+    if (!active) return undefined;
+    const timer = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(timer);
+  }, [active, ms]);
+  return now;
 }
 
 /** The feed's status, for the live/reconnecting indicator. */

@@ -40,9 +40,9 @@ export function ago(d: Date, now = Date.now()): string {
   return d.toLocaleDateString();
 }
 
-export function duration(from: string | null | undefined, to: string | null | undefined): string {
+export function duration(from: string | null | undefined, to: string | null | undefined, now = Date.now()): string {
   if (!from) return '—';
-  const ms = (to ? new Date(to).getTime() : Date.now()) - new Date(from).getTime();
+  const ms = (to ? new Date(to).getTime() : now) - new Date(from).getTime();
   const s = Math.max(0, Math.round(ms / 1000));
   if (s < 60) return `${s} s`;
   if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;

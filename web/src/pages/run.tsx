@@ -2,7 +2,7 @@ import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, errorText, isFinal } from '../api';
 import { ErrorBox, Field, Link, Loading, StateBadge, Time, duration, shortId } from '../components/ui';
-import { useLive } from '../live';
+import { useLive, useNow } from '../live';
 import { LogView } from '../log/log-view';
 
 /** `/runs/{id}`: the run's fields and state, a "Cancel" button while it is not final, its live log. */
@@ -11,6 +11,7 @@ export function RunPage({ id }: { id: string }): JSX.Element {
   const [actionError, setActionError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const run = live.data;
+  const now = useNow(run?.state === 'running');
 
   const cancel = async (): Promise<void> => {
     setBusy(true);
@@ -69,7 +70,7 @@ export function RunPage({ id }: { id: string }): JSX.Element {
         <Field label="Created">
           <Time at={run.created_at} />
         </Field>
-        <Field label="Duration">{duration(run.started_at, run.finished_at)}</Field>
+        <Field label="Duration">{duration(run.started_at, run.finished_at, now)}</Field>
         <Field label="Timeout">{run.timeout} s</Field>
         <Field label="Priority">{run.priority}</Field>
         <Field label="Labels">{run.labels.length ? run.labels.join(', ') : '—'}</Field>
