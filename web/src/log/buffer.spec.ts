@@ -76,6 +76,18 @@ describe('LogBuffer', () => {
     expect(b.fromStart).toBe(false);
   });
 
+  it('keeps exact offsets when an SSE tail starts inside a character (the server sends U+FFFD for it)', () => {
+    const whole = enc('ab✓cd\nnext\n'); // ✓ is bytes 2..4
+    const from = 3;
+    const b = new LogBuffer({ from });
+    const text = new TextDecoder().decode(whole.subarray(from, 10)); // '\uFFFD\uFFFDcd\nne'
+    b.pushText(text, from, 10);
+    b.pushText('xt\n', 10, 13);
+    expect(texts(b)).toEqual(['next']);
+    expect(b.start).toBe(8); // just past the \n at byte 7
+    expect(b.end).toBe(13);
+  });
+
   it('prepends earlier lines ("Load earlier") and becomes whole at byte 0', () => {
     const whole = enc('a\nb\nc\nd\n');
     const tail = new LogBuffer({ from: 3 });

@@ -86,7 +86,16 @@ export class LogBuffer implements AnsiSink {
     if (to <= this.end) return;
     if (from > this.end) throw new LogGapError(this.end, from);
     if (from < this.end || this.skipping) {
+      // By bytes: drop the overlap, or the partial first line of a tail. A tail that starts
+      // inside a character arrives with U+FFFD in that (dropped) line, which re-encodes to a
+      // different length: the frame's own byte range stays the authority.
+      const wasSkipping = this.skipping;
       this.pushBytes(new TextEncoder().encode(text), from);
+      const drift = to - this.end;
+      if (drift !== 0) {
+        this.end = to;
+        if (wasSkipping && !this.skipping) this.start += drift;
+      }
       return;
     }
     this.end = to;

@@ -7,7 +7,7 @@ import { LogView } from '../log/log-view';
 
 /** `/runs/{id}`: the run's fields and state, a "Cancel" button while it is not final, its live log. */
 export function RunPage({ id }: { id: string }): JSX.Element {
-  const live = useLive(() => api.run(id), [id], (e) => (e.kind === 'run' && (e.data as { id?: string }).id === id) || e.kind === 'batch');
+  const live = useLive(() => api.run(id), [id], (e) => e.kind === 'run' && (e.data as { id?: string }).id === id);
   const [actionError, setActionError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const run = live.data;
