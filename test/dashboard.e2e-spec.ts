@@ -20,6 +20,7 @@ import { TestRunner, submit } from './support/protocol';
 import { ADMIN_TOKEN, databaseKind, eventually, startPulse, type TestPulse } from './support/pulse';
 import {
   cleanupRunner,
+  freePort,
   getRun,
   makeGitRepo,
   registerRunner,
@@ -61,7 +62,8 @@ run('the dashboard in a browser', () => {
 
   beforeAll(async () => {
     rmSync(stopFile, { force: true });
-    pulse = await startPulse(FAST);
+    // A fixed port: the page must find the orchestrator again after the restart test.
+    pulse = await startPulse({ ...FAST, PORT: String(await freePort()) });
     repo = makeGitRepo({ 'README.md': '# web test\n' });
     runner = await registerRunner(pulse, { name: 'browser-runner', labels: ['linux'] });
     browser = await launchBrowser();
@@ -248,6 +250,26 @@ run('the dashboard in a browser', () => {
     });
     await page.getByRole('button', { name: 'Enable' }).click();
     await page.getByRole('button', { name: 'Disable' }).waitFor();
+  });
+
+  it('shows reconnecting while the orchestrator restarts, then catches up live', async () => {
+    await page.getByRole('link', { name: 'Overview', exact: true }).click();
+    const indicator = page.getByRole('status').filter({ hasText: /Live|Connecting|Reconnecting/ });
+    await indicator.filter({ hasText: 'Live' }).waitFor();
+    await page.evaluate('window.noReload = "restart"');
+    const restarted = pulse.restart();
+    await indicator.filter({ hasText: 'Reconnecting…' }).waitFor();
+    await restarted;
+    await pulse.http
+      .post('/api/runs')
+      .set(pulse.admin)
+      .send({ namespace: 'web', script: 'true', labels: ['no-such-label'] })
+      .expect(201);
+    await indicator.filter({ hasText: 'Live' }).waitFor({ timeout: 45000 });
+    await page.locator('[data-count=runs-waiting]').filter({ hasText: '1' }).waitFor();
+    await page.getByRole('cell', { name: /no-such-label|no runner/i }).first().waitFor();
+    expect(await page.evaluate('window.noReload')).toBe('restart');
+    await pulse.http.delete(`/api/batches/${(await pulse.http.get('/api/batches?limit=1').set(pulse.admin)).body.items[0].batch_id}`).set(pulse.admin).expect(200);
   });
 
   it('opens a log over 1 MiB on its tail, loads earlier lines, searches them and downloads the raw log', async () => {
