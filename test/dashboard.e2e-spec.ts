@@ -6,7 +6,7 @@
  * from its page, disable a runner, reload a deep link, open a log over 1 MiB on its tail and load
  * the rest, download it, sign out.
  *
- * Runs on both databases (about 15 s each). Without /usr/bin/chromium it is skipped LOUDLY, and
+ * Runs on both databases (under a minute each). Without /usr/bin/chromium it is skipped LOUDLY, and
  * fails when CI=true.
  *
  * UPDATE_SCREENSHOTS=1 also writes docs/screenshots/{overview,run-log}.png for the README.
