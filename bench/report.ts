@@ -173,7 +173,10 @@ response to the runner's heartbeat response, vs PostgreSQL LISTEN/NOTIFY from co
 (4) fleet, 10,000 runners long-polling (interval 10 s) on one orchestrator, RSS and CPU from
 /proc, vs the bare app holding the same polls; (5) log ingest, 64 runners streaming 64 KiB
 chunks, vs 64 plain \`pg\` writers inserting the same chunks; (6) scale-out, scenario 2 on two
-orchestrator processes sharing the database, vs scenario 2.
+orchestrator processes sharing the database, vs scenario 2; (7) live feed, scenario 2's drain with 3
+feed readers connected vs none (rounds none, 3 readers, none), a namespace replaced 1,000 times and
+the time from sending the request to its event at a connected reader, and 200 readers on one
+process (every reader gets every event; RSS before and after).
 `;
 
 function between(text: string, name: string): string | undefined {

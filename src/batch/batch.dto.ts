@@ -29,7 +29,7 @@ export class BatchListResponse {
   @ApiProperty({ type: String, nullable: true })
   next_cursor: string | null;
 
-  @ApiProperty({ description: 'The newest event id when this list was read: pass it as GET /api/events?after= to follow from here' })
+  @ApiProperty({ type: 'integer', description: 'The newest event id when this list was read: pass it as GET /api/events?after= to follow from here' })
   event_cursor: number;
 }
 

@@ -7,7 +7,7 @@ import {
   OnApplicationShutdown,
 } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { InvalidInput } from '../common/errors';
+import { InvalidInput, Unavailable } from '../common/errors';
 import { sseFrame, SseStream } from '../common/sse';
 import type { PulseConfig } from '../config/config';
 import { PULSE_CONFIG } from '../config/config.module';
@@ -87,7 +87,7 @@ export class EventFeed implements OnApplicationBootstrap, BeforeApplicationShutd
       if (!/^\d{1,15}$/.test(lastEventId.trim())) throw new InvalidInput('Last-Event-ID must be an event id (a whole number)');
       from = Number(lastEventId.trim());
     }
-    if (this.closing) throw new InvalidInput('the server is shutting down');
+    if (this.closing) throw new Unavailable('the server is shutting down: connect again');
     const head = await this.store.head();
     const stream = new SseStream({ keepAliveMs: this.config.eventsKeepAlive * 1000, drainTimeoutMs: DRAIN_TIMEOUT_MS });
     stream.open(reply);
@@ -198,6 +198,8 @@ export class EventFeed implements OnApplicationBootstrap, BeforeApplicationShutd
       this.tail = [];
       this.tailHead = head;
       this.tailFrom = head + 1;
+      // Readers that read the history below this head carry on from the database now.
+      this.wakeReaders();
     }
     for (;;) {
       const events = await this.store.after(this.tailHead, STEP);

@@ -1,5 +1,5 @@
 import { Controller, Get, Headers, Query, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { AdminAuthGuard } from '../common/admin-auth.guard';
 import { ApiErrors } from '../common/api-errors';
@@ -29,7 +29,6 @@ export class EventController {
 
   @Get()
   @ApiOperation({ summary: 'The live feed of runs, batches, runners and namespaces (SSE, resumable)', description: DESCRIPTION })
-  @ApiProduces('text/event-stream')
   @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'Resume after this event id (wins over ?after=)' })
   @ApiOkResponse({
     description: 'text/event-stream until the client leaves',

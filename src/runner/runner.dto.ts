@@ -240,7 +240,7 @@ export class RunnerSummary {
 export class RunnerListResponse {
   @ApiProperty({ type: [RunnerSummary] }) items: RunnerSummary[];
   @ApiProperty({ type: String, nullable: true }) next_cursor: string | null;
-  @ApiProperty({ description: 'The newest event id when this list was read: pass it as GET /api/events?after= to follow from here' })
+  @ApiProperty({ type: 'integer', description: 'The newest event id when this list was read: pass it as GET /api/events?after= to follow from here' })
   event_cursor: number;
 }
 

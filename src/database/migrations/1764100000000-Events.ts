@@ -41,6 +41,9 @@ export class Events1764100000000 implements MigrationInterface {
       )`);
     await q.query(`INSERT INTO event_head DEFAULT VALUES`);
     await q.query(`ALTER TABLE batch ADD COLUMN done_at timestamptz`);
+    // Batches already done before the feed existed get no done event.
+    await q.query(`UPDATE batch b SET done_at = now()
+                   WHERE NOT EXISTS (SELECT 1 FROM run r WHERE r.batch_id = b.id AND r.state IN ('waiting', 'running'))`);
     // "Does this batch still have an open run?" is one index probe, however large the batch.
     await q.query(`CREATE INDEX run_open_batch ON run (batch_id) WHERE state IN ('waiting', 'running')`);
 
