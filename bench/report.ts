@@ -176,7 +176,9 @@ chunks, vs 64 plain \`pg\` writers inserting the same chunks; (6) scale-out, sce
 orchestrator processes sharing the database, vs scenario 2; (7) live feed, scenario 2's drain with 3
 feed readers connected vs none (rounds none, 3 readers, none), a namespace replaced 1,000 times and
 the time from sending the request to its event at a connected reader, and 200 readers on one
-process (every reader gets every event; RSS before and after).
+process (every reader gets every event; RSS before and after); (8) dashboard log open, Chromium's
+time from navigating to a run's page to the last line of its 100,000-line log on screen (opened on
+its tail), and with the whole log loaded (\`#L100000\`).
 `;
 
 function between(text: string, name: string): string | undefined {

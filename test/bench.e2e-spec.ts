@@ -43,7 +43,7 @@ const RUN = resolve(__dirname, '../dist/bench/run.js');
       }>;
     };
     expect(report.mode).toBe('tiny');
-    expect(report.results.map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(report.results.map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     for (const r of report.results) {
       expect(r.error).toBeUndefined();
       expect(r.checks.length).toBeGreaterThan(0);
