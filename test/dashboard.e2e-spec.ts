@@ -237,9 +237,6 @@ run('the dashboard in a browser', () => {
     await page.locator('[data-count=runs-finished]').filter({ hasText: '1' }).waitFor();
     await page.locator('[data-count=runs-canceled]').filter({ hasText: '1' }).waitFor();
     await page.locator('[data-count=runners-waiting]').filter({ hasText: '1' }).waitFor();
-    if (process.env.UPDATE_SCREENSHOTS === '1') {
-      await page.screenshot({ path: join(SCREENSHOTS, 'overview.png') });
-    }
     await page.getByRole('link', { name: 'Runners', exact: true }).click();
     await page.getByRole('link', { name: 'browser-runner' }).click();
     await page.getByRole('button', { name: 'Disable' }).click();
@@ -257,9 +254,13 @@ run('the dashboard in a browser', () => {
     const indicator = page.getByRole('status').filter({ hasText: /Live|Connecting|Reconnecting/ });
     await indicator.filter({ hasText: 'Live' }).waitFor();
     await page.evaluate('window.noReload = "restart"');
-    const restarted = pulse.restart();
-    await indicator.filter({ hasText: 'Reconnecting…' }).waitFor();
-    await restarted;
+    // Every text the indicator shows (a short "Reconnecting…" is easy to miss by polling).
+    await page.evaluate(`(() => {
+      const el = document.querySelector('[role=status].live');
+      window.statuses = [el.textContent];
+      new MutationObserver(() => window.statuses.push(el.textContent)).observe(el, { subtree: true, childList: true, characterData: true });
+    })()`);
+    await pulse.restart();
     await pulse.http
       .post('/api/runs')
       .set(pulse.admin)
@@ -268,7 +269,11 @@ run('the dashboard in a browser', () => {
     await indicator.filter({ hasText: 'Live' }).waitFor({ timeout: 45000 });
     await page.locator('[data-count=runs-waiting]').filter({ hasText: '1' }).waitFor();
     await page.getByRole('cell', { name: /no-such-label|no runner/i }).first().waitFor();
+    if (process.env.UPDATE_SCREENSHOTS === '1') {
+      await page.screenshot({ path: join(SCREENSHOTS, 'overview.png') });
+    }
     expect(await page.evaluate('window.noReload')).toBe('restart');
+    expect(await page.evaluate('window.statuses')).toContain('Reconnecting…');
     await pulse.http.delete(`/api/batches/${(await pulse.http.get('/api/batches?limit=1').set(pulse.admin)).body.items[0].batch_id}`).set(pulse.admin).expect(200);
   });
 
