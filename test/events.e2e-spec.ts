@@ -246,14 +246,19 @@ describe('GET /api/events', () => {
 describe('GET /api/events past EVENTS_RETENTION', () => {
   let pulse: TestPulse;
   beforeAll(async () => {
-    pulse = await startPulse({ EVENTS_RETENTION: '0.3', SWEEP_INTERVAL: '0.1' });
+    pulse = await startPulse({ EVENTS_RETENTION: '1.5', SWEEP_INTERVAL: '0.1' });
   });
   afterAll(() => pulse.close());
 
   it('sends one resync frame, then live events', async () => {
+    const first = await SseClient.open(`${pulse.url}/api/events?after=0`, AUTH);
     await pulse.http.put('/api/namespaces').set(AUTH).send({ namespace_name: 'old', repositories: ['r'] }).expect(201);
     await pulse.http.put('/api/namespaces').set(AUTH).send({ namespace_name: 'old', repositories: ['r', 's'] }).expect(200);
-    // Wait until both events are pruned: a replay from 1 then starts with a resync.
+    // Both events numbered (ids 1 and 2: a reader from 0 got them)...
+    await first.waitFor((x) => x.events('namespace').length === 2, 10000, 'the two events');
+    expect(first.events('namespace').map((e) => e.id)).toEqual([1, 2]);
+    first.close();
+    // ... then pruned: a replay from 1 then starts with a resync.
     await eventually(async () => {
       const probe = await SseClient.open(`${pulse.url}/api/events?after=1`, AUTH);
       try {
