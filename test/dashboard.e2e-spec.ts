@@ -56,6 +56,9 @@ run('the dashboard in a browser', () => {
   let browser: TestBrowser;
   let page: Page;
   let repo: string;
+  /** Every request the page made to the event feed. */
+  const feedRequests: string[] = [];
+  let feedRequestsBefore = 0;
   /** Every live log follow the page opened: URL and content type. */
   const follows: string[] = [];
   const stopFile = join(tmpdir(), `pulse-dashboard-stop-${process.pid}`);
@@ -69,6 +72,9 @@ run('the dashboard in a browser', () => {
     browser = await launchBrowser();
     page = browser.page;
     page.setDefaultTimeout(30000);
+    page.on('request', (req) => {
+      if (req.url().includes('/api/events')) feedRequests.push(req.url());
+    });
     page.on('response', (res) => {
       if (/\/api\/runs\/[^/]+\/logs\?.*follow=1/.test(res.url())) follows.push(`${res.url()} ${res.headers()['content-type'] ?? ''}`);
     });
@@ -125,6 +131,8 @@ run('the dashboard in a browser', () => {
   });
 
   it('creates a namespace from its page', async () => {
+    feedRequestsBefore = feedRequests.length;
+    expect(feedRequestsBefore).toBe(1); // one connection for the tab
     await page.getByRole('link', { name: 'Namespaces', exact: true }).click();
     await page.getByLabel('Name').fill('web');
     await page.getByLabel('Repositories (one per line)').fill(repo);
@@ -154,6 +162,8 @@ run('the dashboard in a browser', () => {
     await page.waitForURL(`**/runs/${runId}`);
     await eventually(async () => (await stateOnPage()) === 'waiting');
     await page.evaluate('window.noReload = true');
+    // Four pages later, still the one feed connection: pages share it.
+    expect(feedRequests.length).toBe(feedRequestsBefore);
   });
 
   it('shows waiting → running → finished and follows the coloured log live, without a reload', async () => {
