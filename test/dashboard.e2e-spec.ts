@@ -214,6 +214,7 @@ run('the dashboard in a browser', () => {
     await page.getByRole('searchbox', { name: 'Search log' }).fill('tick');
     await page.getByRole('button', { name: 'Next' }).click();
     await page.locator('.log-line.match.current').filter({ hasText: 'tick 1' }).waitFor();
+    await page.getByRole('log').locator('mark', { hasText: 'tick' }).first().waitFor();
   });
 
   it('reloads a deep link onto the same page, still signed in', async () => {

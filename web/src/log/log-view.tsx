@@ -1,4 +1,4 @@
-import type { JSX } from 'preact';
+import { Fragment, type JSX } from 'preact';
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { errorText } from '../api';
 import { useLocation } from '../router';
@@ -14,7 +14,25 @@ function targetLine(hash: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-function Line({ line, n, linked, cls }: { line: LogLine; n: number; linked: boolean; cls: string }): JSX.Element {
+/** `text` with every occurrence of `query` (any case) in a <mark>; plain text when there is none. */
+function marked(text: string, query: string): JSX.Element | string {
+  if (!query) return text;
+  const lower = text.toLowerCase();
+  let at = lower.indexOf(query);
+  if (at < 0) return text;
+  const parts: Array<JSX.Element | string> = [];
+  let from = 0;
+  while (at >= 0) {
+    if (at > from) parts.push(text.slice(from, at));
+    parts.push(<mark key={at}>{text.slice(at, at + query.length)}</mark>);
+    from = at + query.length;
+    at = lower.indexOf(query, from);
+  }
+  if (from < text.length) parts.push(text.slice(from));
+  return <>{parts}</>;
+}
+
+function Line({ line, n, linked, cls, query }: { line: LogLine; n: number; linked: boolean; cls: string; query: string }): JSX.Element {
   return (
     <div class={`log-line${cls}`} data-line={n}>
       {linked ? (
@@ -28,10 +46,10 @@ function Line({ line, n, linked, cls }: { line: LogLine; n: number; linked: bool
         {line.spans.map((s, i) =>
           s.cls || s.fg || s.bg ? (
             <span key={i} class={s.cls || undefined} style={s.fg || s.bg ? { color: s.fg, backgroundColor: s.bg } : undefined}>
-              {s.text}
+              {marked(s.text, query)}
             </span>
           ) : (
-            s.text
+            <Fragment key={i}>{marked(s.text, query)}</Fragment>
           ),
         )}
       </span>
@@ -201,7 +219,7 @@ export function LogView({ runId, live, size, onEnd }: LogViewProps): JSX.Element
     let cls = '';
     if (target === n) cls += ' target';
     if (matchSet.has(i)) cls += i === current ? ' match current' : ' match';
-    rows.push(<Line key={i} line={lines[i]} n={n} linked={linked} cls={cls} />);
+    rows.push(<Line key={i} line={lines[i]} n={n} linked={linked} cls={cls} query={matchSet.has(i) ? query.toLowerCase() : ''} />);
   }
 
   return (
