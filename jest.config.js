@@ -29,6 +29,14 @@ module.exports = {
       testMatch: ['<rootDir>/src/**/*.spec.ts'],
       transform: { '^.+\\.ts$': tsJest },
     },
+    {
+      // The dashboard's pure parts (web/src): ANSI parser, log line buffer, SSE framing, feed client.
+      displayName: 'web',
+      rootDir: __dirname,
+      testEnvironment: 'node',
+      testMatch: ['<rootDir>/web/src/**/*.spec.ts'],
+      transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/web/tsconfig.spec.json' }] },
+    },
     e2e('embedded'),
     e2e('postgres'),
   ],

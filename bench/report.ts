@@ -180,7 +180,9 @@ container minus the same on the shell executor (target ≤ 1 s), and 20 containe
 that must leave zero containers on the engine; (9) live feed, scenario 2's drain with 3
 feed readers connected vs none (rounds none, 3 readers, none), a namespace replaced 1,000 times and
 the time from sending the request to its event at a connected reader, and 200 readers on one
-process (every reader gets every event; RSS before and after).
+process (every reader gets every event; RSS before and after); (10) dashboard log open, Chromium's
+time from navigating to a run's page to the last line of its 100,000-line log on screen (opened on
+its tail), and with the whole log loaded (\`#L100000\`).
 
 `;
 

@@ -1,5 +1,6 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- a bench harness: untyped JSON bodies, IPC messages and autocannon's untyped API */
 import { createHash } from 'node:crypto';
+import { browserLogOpen } from './browser-log';
 import { liveFeed } from './feed';
 import { JsonClient } from './lib/http';
 import { LoadPool } from './lib/load';
@@ -857,6 +858,7 @@ export const SCENARIOS: Array<{ id: number; name: string; fn: ScenarioFn }> = [
   { id: 7, name: 'token revocation', fn: tokenRevocation },
   { id: 8, name: 'container runs', fn: containerRuns },
   { id: 9, name: 'live feed', fn: liveFeed },
+  { id: 10, name: 'dashboard log open', fn: browserLogOpen },
 ];
 
 export function toResult(s: Scenario, seconds: number, error?: string): ScenarioResult {

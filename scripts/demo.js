@@ -129,6 +129,7 @@ async function main() {
   }
   say();
   say(bold('Pulse keeps running. Try it:'));
+  say(`  dashboard     ${cyan(`${base}/`)}  (sign in with the admin token; submit runs, watch them live)`);
   say(`  Swagger UI    ${cyan(`${base}/api/docs`)}  (Authorize with the admin token)`);
   say(`  admin token   ${ADMIN_TOKEN}`);
   say(`  runs          curl -H 'Authorization: Bearer ${ADMIN_TOKEN}' ${base}/api/runs`);
@@ -145,6 +146,7 @@ function buildIfNeeded() {
   const stale = [
     [MAIN, [path.join(ROOT, 'src')]],
     [RUNNER, [path.join(ROOT, 'runner/src')]],
+    [path.join(ROOT, 'dist/web/index.html'), [path.join(ROOT, 'web/src')]],
   ].some(([built, sources]) => !fs.existsSync(built) || newestMtime(sources) > fs.statSync(built).mtimeMs);
   if (!stale) return;
   step('building (npm run build)');
@@ -158,7 +160,7 @@ function newestMtime(dirs) {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) visit(full);
-      else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.spec.ts')) newest = Math.max(newest, fs.statSync(full).mtimeMs);
+      else if (/\.(ts|tsx|css)$/.test(entry.name) && !entry.name.endsWith('.spec.ts')) newest = Math.max(newest, fs.statSync(full).mtimeMs);
     }
   };
   for (const dir of dirs) if (fs.existsSync(dir)) visit(dir);

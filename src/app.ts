@@ -11,6 +11,7 @@ import type { PulseConfig } from './config/config';
 import type { DatabaseTarget } from './database/data-source-options';
 import { EmbeddedPostgres, startEmbeddedPostgres } from './database/embedded';
 import { runMigrations } from './database/migrate';
+import { serveDashboard } from './web/dashboard';
 
 export interface PulseApp {
   app: NestFastifyApplication;
@@ -62,6 +63,7 @@ export async function createApp(config: PulseConfig, options: CreateAppOptions =
       logger,
     });
     configureApp(app);
+    await serveDashboard(app);
     await app.init();
     return {
       app,

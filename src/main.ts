@@ -43,6 +43,7 @@ async function main(): Promise<void> {
   // Written directly (not through the logger) so it shows at every LOG_LEVEL: scripts wait for it.
   const storage = pulse.target.embedded ? `embedded PostgreSQL in ${config.dataDir}` : 'PostgreSQL at DATABASE_URL';
   process.stdout.write(`pulse: listening on ${base} (storage: ${storage}); Swagger UI: ${base}/api/docs\n`);
+  process.stdout.write(`pulse: dashboard at ${base}/ (sign in with the admin token)\n`);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
