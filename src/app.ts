@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { AppModule } from './app.module';
 import { DomainErrorFilter } from './common/error.filter';
 import { QuietLogger } from './common/quiet-logger';
+import { acceptEmptyJsonBodies } from './common/json-bodies';
 import { validationPipe } from './common/validation';
 import type { PulseConfig } from './config/config';
 import type { DatabaseTarget } from './database/data-source-options';
@@ -61,6 +62,7 @@ export async function createApp(config: PulseConfig, options: CreateAppOptions =
     const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, target), adapter, {
       logger,
     });
+    acceptEmptyJsonBodies(app, config.bodyLimitBytes);
     configureApp(app);
     await app.init();
     return {
