@@ -53,6 +53,11 @@ export class MetricsController {
         help: 'Heartbeats held open waiting for work in this process',
         samples: [{ labels: {}, value: this.signal.waiting }],
       },
+      {
+        name: 'pulse_busy_polls_waiting',
+        help: 'Heartbeats of busy runners held open until one of their runs is canceled or times out, in this process',
+        samples: [{ labels: {}, value: this.signal.busyWaiting }],
+      },
     ]);
   }
 }
