@@ -23,11 +23,9 @@ export function followLog(
     let pos = from;
     while (!closed.aborted) {
       const state = await stateOf();
-      const data = await logs.read(runId, pos);
-      if (data.length > 0) {
-        pos += data.length;
-        yield data;
-      }
+      const { data, next } = await logs.readFrom(runId, pos);
+      pos = next;
+      if (data.length > 0) yield data;
       if (isFinal(state)) {
         // The state was read before the bytes: anything stored before the run turned final is sent.
         const rest = await logs.read(runId, pos);
