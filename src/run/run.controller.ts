@@ -24,6 +24,7 @@ import { BatchResponse } from '../batch/batch.dto';
 import { BatchService } from '../batch/batch.service';
 import { AdminAuthGuard } from '../common/admin-auth.guard';
 import { ApiErrors } from '../common/api-errors';
+import { Gone } from '../common/errors';
 import { Page } from '../common/pagination';
 import { followLog, sendStreaming } from './log-follow';
 import { LogService } from './log.service';
@@ -91,13 +92,16 @@ export class RunController {
   })
   @ApiProduces('text/plain')
   @ApiOkResponse({ description: 'The log bytes', schema: { type: 'string' } })
-  @ApiErrors(400, 401, 404)
+  @ApiErrors(400, 401, 404, 410)
   async log(
     @Param('id', new ParseUUIDPipe()) id: string,
     @Query() query: LogQuery,
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const run = await this.runs.mustFind(id);
+    if (run.logs_pruned) {
+      throw new Gone(`the log of run ${id} was dropped: the run became final longer ago than LOG_RETENTION_DAYS`);
+    }
     const from = query.offset ?? 0;
     const headers = {
       'content-type': 'text/plain; charset=utf-8',

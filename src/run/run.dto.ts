@@ -208,6 +208,7 @@ export class RunSummary {
   @ApiProperty({ enum: RUN_STATES }) state: RunState;
   @ApiProperty() repo: string;
   @ApiProperty({ description: 'Log length in bytes' }) logs: number;
+  @ApiProperty({ description: 'True when LOG_RETENTION_DAYS dropped the log (it answers 410)' }) logs_pruned: boolean;
   @ApiProperty({ type: Number, nullable: true }) exit_code: number | null;
   @ApiProperty() attempt: number;
   @ApiProperty({ format: 'date-time' }) created_at: string;
@@ -251,6 +252,7 @@ export function mapRunSummary(row: RunRow): RunSummary {
     state: row.state,
     repo: row.repo,
     logs: Number(row.log_stored),
+    logs_pruned: row.logs_pruned === true,
     exit_code: row.exit_code,
     attempt: row.attempt,
     created_at: row.created_at.toISOString(),
