@@ -39,7 +39,14 @@ const LEVELS: Record<PulseConfig['logLevel'], LogLevel[]> = {
  * the e2e tests both use it, so tests run exactly what production runs.
  */
 export async function createApp(config: PulseConfig, options: CreateAppOptions = {}): Promise<PulseApp> {
-  const logger = options.logger === false ? false : new QuietLogger({ logLevels: options.logger ?? LEVELS[config.logLevel] });
+  const logger =
+    options.logger === false
+      ? false
+      : new QuietLogger({
+          logLevels: options.logger ?? LEVELS[config.logLevel],
+          json: config.logFormat === 'json',
+          secrets: [config.adminToken, config.registrationToken, passwordOf(config.databaseUrl)],
+        });
   Logger.overrideLogger(logger);
   let embedded: EmbeddedPostgres | undefined;
   let target: DatabaseTarget;
@@ -76,6 +83,14 @@ export async function createApp(config: PulseConfig, options: CreateAppOptions =
   } catch (err) {
     await embedded?.close().catch(() => undefined);
     throw err;
+  }
+}
+
+function passwordOf(url: string | undefined): string | undefined {
+  try {
+    return url ? decodeURIComponent(new URL(url).password) || undefined : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -127,7 +127,7 @@ async function start(flags: Flags, env: NodeJS.ProcessEnv): Promise<number> {
   await fs.access(settings.workDir, fsConstants.W_OK).catch(() => {
     throw new UsageError(`work dir ${settings.workDir} is not writable (--work-dir or PULSE_RUNNER_WORK_DIR)`);
   });
-  const logger = createLogger(settings.logLevel);
+  const logger = createLogger(settings.logLevel, undefined, settings.logFormat);
   const transport = new Transport({ ca: settings.ca, proxy: settings.proxy, userAgent: userAgent() });
   const api = new ApiClient(stored.url, transport, { token: stored.runnerToken, timeoutMs: settings.requestTimeoutMs });
   const agent = new Agent(

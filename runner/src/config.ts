@@ -11,7 +11,7 @@ import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Resources } from './api-client';
-import { isLogLevel, type LogLevel } from './logger';
+import { isLogLevel, type LogFormat, type LogLevel } from './logger';
 import { readProxyEnv, type ProxyEnv } from './proxy';
 
 /** A mistake of the user's: the CLI prints `error: <message>` and exits non-zero. */
@@ -53,6 +53,7 @@ export const OPTIONS: OptionSpec[] = [
   { flag: 'kill-grace', env: 'PULSE_RUNNER_KILL_GRACE', type: 'string', value: 'S', help: 'seconds between TERM and KILL when a run is stopped (default 10)', commands: ['start'] },
   { flag: 'request-timeout', env: 'PULSE_RUNNER_REQUEST_TIMEOUT', type: 'string', value: 'S', help: 'seconds without an answer before a request is retried (default 30)', commands: ALL },
   { flag: 'log-level', env: 'PULSE_RUNNER_LOG_LEVEL', type: 'string', value: 'L', help: 'debug, info, warn or error (default info)', commands: ALL },
+  { flag: 'log-format', env: 'PULSE_RUNNER_LOG_FORMAT', type: 'string', value: 'F', help: 'text or json (one JSON object per line) (default text)', commands: ALL },
 ];
 
 export type Flags = Record<string, string | boolean | undefined>;
@@ -75,6 +76,7 @@ interface CommonSettings {
   proxy: ProxyEnv;
   requestTimeoutMs: number;
   logLevel: LogLevel;
+  logFormat: LogFormat;
 }
 
 export interface RegisterSettings extends CommonSettings {
@@ -229,6 +231,8 @@ export function describe(flag: string): string {
 function common(read: Reader, env: NodeJS.ProcessEnv, storedCaFile?: string): CommonSettings {
   const level = read.string('log-level') ?? 'info';
   if (!isLogLevel(level)) throw new UsageError(`${describe('log-level')} must be debug, info, warn or error (got '${level}')`);
+  const format = read.string('log-format') ?? 'text';
+  if (format !== 'text' && format !== 'json') throw new UsageError(`${describe('log-format')} must be text or json (got '${format}')`);
   const caFile = read.string('ca-file') ? resolve(read.string('ca-file') as string) : storedCaFile;
   let ca: Buffer | undefined;
   if (caFile) {
@@ -245,6 +249,7 @@ function common(read: Reader, env: NodeJS.ProcessEnv, storedCaFile?: string): Co
     proxy: readProxyEnv(env),
     requestTimeoutMs: parseSeconds(read.string('request-timeout') ?? '30', 'request-timeout', 1, 3600) * 1000,
     logLevel: level,
+    logFormat: format,
   };
 }
 
