@@ -49,7 +49,7 @@ export const OPTIONS: OptionSpec[] = [
   { flag: 'ca-file', env: 'PULSE_CA_FILE', type: 'string', value: 'FILE', help: 'trust only the CAs in this PEM file (default: system CAs)', commands: ALL },
   { flag: 'allow-local-repos', env: 'PULSE_RUNNER_ALLOW_LOCAL_REPOS', type: 'boolean', help: 'allow local paths and file:// repositories', commands: ['start'] },
   { flag: 'work-dir', env: 'PULSE_RUNNER_WORK_DIR', type: 'string', value: 'DIR', help: 'where run workspaces are made (default: the system temp dir)', commands: ['register', 'start'] },
-  { flag: 'wait', env: 'PULSE_RUNNER_WAIT', type: 'string', value: 'S', help: 'long-poll seconds of an idle heartbeat, 0 to turn off (default 20)', commands: ['start'] },
+  { flag: 'wait', env: 'PULSE_RUNNER_WAIT', type: 'string', value: 'S', help: 'long-poll seconds of a heartbeat, idle or busy, 0 to turn off (default 20)', commands: ['start'] },
   { flag: 'kill-grace', env: 'PULSE_RUNNER_KILL_GRACE', type: 'string', value: 'S', help: 'seconds between TERM and KILL when a run is stopped (default 10)', commands: ['start'] },
   { flag: 'request-timeout', env: 'PULSE_RUNNER_REQUEST_TIMEOUT', type: 'string', value: 'S', help: 'seconds without an answer before a request is retried (default 30)', commands: ALL },
   { flag: 'log-level', env: 'PULSE_RUNNER_LOG_LEVEL', type: 'string', value: 'L', help: 'debug, info, warn or error (default info)', commands: ALL },
