@@ -208,7 +208,6 @@ export class RunSummary {
   @ApiProperty({ enum: RUN_STATES }) state: RunState;
   @ApiProperty() repo: string;
   @ApiProperty({ description: 'Log length in bytes' }) logs: number;
-  @ApiProperty({ description: 'True when LOG_RETENTION_DAYS dropped the log (it answers 410)' }) logs_pruned: boolean;
   @ApiProperty({ type: Number, nullable: true }) exit_code: number | null;
   @ApiProperty() attempt: number;
   @ApiProperty({ format: 'date-time' }) created_at: string;
@@ -240,6 +239,7 @@ export class RunDetail extends RunSummary {
   env: Record<string, string>;
   @ApiProperty({ type: [String], description: 'The script lines' }) script: string[];
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) cancel_requested_at: string | null;
+  @ApiProperty({ description: 'True when LOG_RETENTION_DAYS dropped the log (it answers 410)' }) logs_pruned: boolean;
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -252,7 +252,6 @@ export function mapRunSummary(row: RunRow): RunSummary {
     state: row.state,
     repo: row.repo,
     logs: Number(row.log_stored),
-    logs_pruned: row.logs_pruned === true,
     exit_code: row.exit_code,
     attempt: row.attempt,
     created_at: row.created_at.toISOString(),
@@ -279,5 +278,6 @@ export function mapRunDetail(row: RunRow, pendingReason: string | null): RunDeta
     env: Object.fromEntries(Object.keys(row.env).map((k) => [k, '***'])),
     script: row.script,
     cancel_requested_at: iso(row.cancel_requested_at),
+    logs_pruned: row.logs_pruned === true,
   };
 }
