@@ -42,6 +42,12 @@ export interface PulseConfig {
   eventsRetention: number;
   /** Seconds without a frame after which a feed or log stream gets a keep-alive comment. */
   eventsKeepAlive: number;
+  /** LOG_FORMAT: `text` (Nest's coloured lines) or `json` (one JSON object per line, for log shippers). */
+  logFormat: 'text' | 'json';
+  /** LOG_RETENTION_DAYS: logs of runs final for longer are dropped; 0 keeps them forever. */
+  logRetentionDays: number;
+  /** RUN_RETENTION_DAYS: runs final for longer are deleted (and batches left empty); 0 keeps them forever. */
+  runRetentionDays: number;
 }
 
 export class ConfigError extends Error {}
@@ -61,6 +67,16 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
     throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
   }
   return value;
+}
+
+/** A number of days, fractions allowed (tests use a few seconds' worth); 0 means forever. */
+function days(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+(\.\d+)?$/.test(raw.trim()) || Number(raw.trim()) > 36500) {
+    throw new ConfigError(`${name} must be a number of days between 0 (forever) and 36500, got "${raw}"`);
+  }
+  return Number(raw.trim());
 }
 
 /** Like `int`, but seconds may be fractional so tests can use sub-second intervals. */
@@ -159,6 +175,10 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   if (!['error', 'warn', 'log', 'debug'].includes(logLevel)) {
     throw new ConfigError('LOG_LEVEL must be one of error, warn, log, debug');
   }
+  const logFormat = (env.LOG_FORMAT || 'text') as PulseConfig['logFormat'];
+  if (!['text', 'json'].includes(logFormat)) {
+    throw new ConfigError('LOG_FORMAT must be text or json');
+  }
 
   const config: PulseConfig = {
     port: int(env, 'PORT', 3000, 0, 65535),
@@ -184,6 +204,9 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     runnerTokenTtl: seconds(env, 'RUNNER_TOKEN_TTL', 2592000, 0, 10 * 365 * 86400),
     eventsRetention: seconds(env, 'EVENTS_RETENTION', 86400, 0.001, 365 * 86400),
     eventsKeepAlive: seconds(env, 'EVENTS_KEEPALIVE', 15, 0.05, 3600),
+    logFormat,
+    logRetentionDays: days(env, 'LOG_RETENTION_DAYS', 30),
+    runRetentionDays: days(env, 'RUN_RETENTION_DAYS', 0),
   };
   if (config.runnerDeadAfter <= config.heartbeatInterval) {
     throw new ConfigError('RUNNER_DEAD_AFTER must be longer than HEARTBEAT_INTERVAL');

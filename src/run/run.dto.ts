@@ -258,6 +258,7 @@ export class RunDetail extends RunSummary {
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) cancel_requested_at: string | null;
   @ApiProperty({ type: String, nullable: true, description: 'The container image it runs in; null: the shell executor' })
   image: string | null;
+  @ApiProperty({ description: 'True when LOG_RETENTION_DAYS dropped the log (it answers 410)' }) logs_pruned: boolean;
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -297,5 +298,6 @@ export function mapRunDetail(row: RunRow, pendingReason: string | null): RunDeta
     script: row.script,
     cancel_requested_at: iso(row.cancel_requested_at),
     image: row.image,
+    logs_pruned: row.logs_pruned === true,
   };
 }

@@ -34,6 +34,7 @@ export class Run {
   @Column('jsonb', { nullable: true }) result: Record<string, unknown> | null;
   @Column('bigint', { name: 'log_offset' }) logOffset: string;
   @Column('bigint', { name: 'log_stored' }) logStored: string;
+  @Column('boolean', { name: 'logs_pruned' }) logsPruned: boolean;
   @Column('timestamptz', { name: 'created_at' }) createdAt: Date;
   @Column('timestamptz', { name: 'dispatched_at', nullable: true }) dispatchedAt: Date | null;
   @Column('timestamptz', { name: 'started_at', nullable: true }) startedAt: Date | null;
@@ -70,6 +71,7 @@ export interface RunRow {
   result: Record<string, unknown> | null;
   log_offset: string;
   log_stored: string;
+  logs_pruned: boolean;
   created_at: Date;
   dispatched_at: Date | null;
   started_at: Date | null;

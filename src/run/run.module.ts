@@ -11,11 +11,12 @@ import { Run } from './run.entity';
 import { RunRepository } from './run.repository';
 import { RunService } from './run.service';
 import { RunSweeper, SweepTimer } from './run.sweeper';
+import { RetentionSweeper } from './retention.sweeper';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Run]), NamespaceModule, BatchModule],
   controllers: [RunController, BatchCancelController],
-  providers: [RunRepository, RunService, DispatchService, LogService, ResultService, RunSweeper, SweepTimer],
+  providers: [RunRepository, RunService, DispatchService, LogService, ResultService, RunSweeper, SweepTimer, RetentionSweeper],
   exports: [RunService, DispatchService, LogService, ResultService, SweepTimer],
 })
 export class RunModule implements OnModuleInit {
@@ -23,12 +24,19 @@ export class RunModule implements OnModuleInit {
     private readonly sweeper: RunSweeper,
     private readonly timer: SweepTimer,
     private readonly metrics: MetricsService,
+    private readonly retention: RetentionSweeper,
   ) {}
 
   onModuleInit(): void {
     this.timer.register(async () => {
       const changed = await this.sweeper.sweep();
       for (const [reason, n] of Object.entries(changed)) this.metrics.inc('pulse_sweeps_total', n, { reason });
+    });
+    this.timer.register(async () => {
+      const pruned = await this.retention.sweep();
+      for (const what of ['logs', 'runs', 'batches'] as const) {
+        if (pruned[what] > 0) this.metrics.inc('pulse_retention_deleted_total', pruned[what], { what });
+      }
     });
   }
 }

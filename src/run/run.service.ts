@@ -11,6 +11,7 @@ import { DEFAULT_LIMIT, Page } from '../common/pagination';
 import type { PulseConfig } from '../config/config';
 import { PULSE_CONFIG } from '../config/config.module';
 import { WorkSignal } from '../database/work-signal';
+import { returned } from '../common/sql';
 import { NamespaceService } from '../namespace/namespace.service';
 import { isFinal, RunState } from './run-state';
 import { mapRunDetail, mapRunSummary, RunDetail, RunListQuery, RunSummary, SubmitRunsRequest } from './run.dto';
@@ -147,47 +148,59 @@ export class RunService {
    * learns it with a 409 on its first update.
    */
   async cancel(id: string, caller?: Caller): Promise<RunDetail> {
-    await this.db.transaction(async (tx) => {
+    const told = await this.db.transaction(async (tx) => {
       const run = await this.runs.lockById(tx, id);
       if (!run || !seesNamespace(caller, run.namespace)) throw new NotFound(`run ${id} does not exist`);
-      if (run.state === RunState.Canceled || (run.state === RunState.Running && run.cancel_requested_at)) return;
+      if (run.state === RunState.Canceled || (run.state === RunState.Running && run.cancel_requested_at)) return [];
       if (isFinal(run.state)) throw new Conflict(`run is already ${run.state}; only a waiting or running run can be canceled`);
-      await this.cancelLocked(tx, [id]);
+      const runners = await this.cancelLocked(tx, [id]);
       await this.audit.record(tx, caller?.actor ?? SYSTEM_ACTOR, 'run.canceled', { type: 'run', id }, {
         batch: run.batch_id,
         namespace: run.namespace,
         state: run.state,
       });
+      return runners;
     });
+    await this.wakeRunners(told);
     return this.get(id, caller);
   }
 
   /** Cancels every run of a batch that is not final. */
   async cancelBatch(batchId: string, caller?: Caller): Promise<void> {
     if (!(await this.batches.exists(batchId, caller))) throw new NotFound(`batch ${batchId} does not exist`);
-    await this.db.transaction(async (tx) => {
+    const told = await this.db.transaction(async (tx) => {
       const rows: Array<{ id: string }> = await tx.query(
         `SELECT id FROM run WHERE batch_id = $1 AND state IN ('waiting', 'running') ORDER BY id FOR UPDATE`,
         [batchId],
       );
-      await this.cancelLocked(
+      const runners = await this.cancelLocked(
         tx,
         rows.map((r) => r.id),
       );
       await this.audit.record(tx, caller?.actor ?? SYSTEM_ACTOR, 'batch.canceled', { type: 'batch', id: batchId }, { runs: rows.length });
+      return runners;
     });
+    await this.wakeRunners(told);
   }
 
-  private async cancelLocked(tx: EntityManager, ids: string[]): Promise<void> {
+  /** Cancels the runs; returns the runners that must be told to stop one (their busy poll answers now). */
+  private async cancelLocked(tx: EntityManager, ids: string[]): Promise<string[]> {
     await tx.query(
       `UPDATE run SET state = 'canceled', finished_at = now(), reason = 'canceled by a user'
        WHERE id = ANY($1::uuid[]) AND (state = 'waiting' OR (state = 'running' AND NOT acknowledged))`,
       [ids],
     );
-    await tx.query(
+    const told: unknown = await tx.query(
       `UPDATE run SET cancel_requested_at = now()
-       WHERE id = ANY($1::uuid[]) AND state = 'running' AND cancel_requested_at IS NULL`,
+       WHERE id = ANY($1::uuid[]) AND state = 'running' AND cancel_requested_at IS NULL
+       RETURNING runner_id`,
       [ids],
     );
+    return returned<{ runner_id: string | null }>(told).flatMap((r) => (r.runner_id ? [r.runner_id] : []));
+  }
+
+  /** After the commit, so the woken poll sees the cancel. A lost wake-up only delays it to the poll's end. */
+  private async wakeRunners(runnerIds: string[]): Promise<void> {
+    await this.signal.wakeRunners(runnerIds, 'cancel', (sql, params) => this.db.query(sql, params)).catch(() => undefined);
   }
 }

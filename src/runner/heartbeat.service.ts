@@ -85,6 +85,7 @@ export class HeartbeatService implements BeforeApplicationShutdown {
 
   async beat(runnerId: string, req: HeartbeatRequest, ip: string | null): Promise<HeartbeatBody> {
     const epoch = this.signal.epoch;
+    const runnerEpoch = this.signal.runnerEpoch;
     const short = this.signal.shortfall;
     const ready = req.status === 'ready';
     const listsNothing = !req.runs || req.runs.length === 0;
@@ -115,8 +116,26 @@ export class HeartbeatService implements BeforeApplicationShutdown {
       if (run) this.handedOut(runnerId, run);
     } else if (run && fresh) {
       this.metrics.observeDispatchLatency((Date.now() - new Date(run.created_at).getTime()) / 1000);
+    } else if (!run && !ready && !listsNothing && exchange.cancel.length === 0 && wait > 0) {
+      return this.answer(undefined, await this.busyPoll(view, req, wait, runnerEpoch));
     }
     return this.answer(run, exchange.cancel);
+  }
+
+  /**
+   * The busy long poll (SPEC section 13): a busy runner's heartbeat is held until one of its runs
+   * is canceled or times out (WorkSignal.wakeRunners, from any process), then looks at its runs
+   * again and answers with what to stop. It is held at most half of RUNNER_DEAD_AFTER (and
+   * LONG_POLL_MAX), and its end counts as a heartbeat, so a busy runner never looks dead.
+   */
+  private async busyPoll(view: RunnerView, req: HeartbeatRequest, wait: number, since: number): Promise<string[]> {
+    const ms = Math.min(wait, this.config.runnerDeadAfter / 2) * 1000;
+    const woken = await this.signal.waitForRunner(view.id, ms, since);
+    this.touch(view.id);
+    if (!woken) return [];
+    // Only a look, never a new exchange: the runner may have left this poll (its run ended), and
+    // its list is as old as the poll, so it must not acknowledge or release anything.
+    return this.dispatch.toStop(view.id, req.runs ?? []);
   }
 
   private answer(run: RunRow | undefined, cancel: string[]): HeartbeatBody {

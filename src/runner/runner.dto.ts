@@ -154,7 +154,11 @@ export class HeartbeatRequest extends CapabilitiesDto {
   @IsUUID('all', { each: true })
   runs?: string[];
 
-  @ApiPropertyOptional({ description: 'Long poll: seconds to wait for work (capped by LONG_POLL_MAX)' })
+  @ApiPropertyOptional({
+    description:
+      'Long poll, in seconds (capped by LONG_POLL_MAX). Ready: wait for work. Busy (runs listed): wait until one of ' +
+      'the runs is canceled or times out, at most half of RUNNER_DEAD_AFTER (SPEC section 13)',
+  })
   @IsOptional()
   @IsNumber()
   @Min(0)
