@@ -10,6 +10,7 @@ import { MetricsModule } from './metrics/metrics.module';
 import { NamespaceModule } from './namespace/namespace.module';
 import { RunModule } from './run/run.module';
 import { RunnerModule } from './runner/runner.module';
+import { SecretModule } from './secret/secret.module';
 
 @Module({})
 export class AppModule {
@@ -22,6 +23,7 @@ export class AppModule {
         CommonModule,
         MetricsModule,
         NamespaceModule,
+        SecretModule,
         BatchModule,
         RunModule,
         RunnerModule,

@@ -69,6 +69,8 @@ export interface RunAssignment {
   /** Seconds; 0 or absent means no deadline of the runner's own. */
   timeout: number;
   payload?: unknown;
+  /** Names of the `env` variables that hold secrets: their values are masked in the log. */
+  masked?: string[];
 }
 
 export interface HeartbeatReply {
@@ -251,6 +253,9 @@ export function parseAssignment(value: unknown): RunAssignment | string {
     env[key] = val;
   }
   const timeout = typeof run.timeout === 'number' && run.timeout > 0 ? run.timeout : 0;
+  if (run.masked !== undefined && (!Array.isArray(run.masked) || !run.masked.every((m) => typeof m === 'string'))) {
+    return 'run.masked is not an array of strings';
+  }
   const attempt = typeof run.attempt === 'number' ? run.attempt : 1;
   return {
     id: run.id as string,
@@ -262,5 +267,6 @@ export function parseAssignment(value: unknown): RunAssignment | string {
     env,
     timeout,
     payload: run.payload,
+    ...(run.masked !== undefined && { masked: run.masked }),
   };
 }

@@ -1,6 +1,7 @@
 import type { DataSourceOptions } from 'typeorm';
 import { Init1763900000000 } from './migrations/1763900000000-Init';
 import { LogChunkDeflate1764000000000 } from './migrations/1764000000000-LogChunkDeflate';
+import { Secrets1764400000000 } from './migrations/1764400000000-Secrets';
 
 export interface DatabaseTarget {
   url: string;
@@ -17,7 +18,7 @@ export function dataSourceOptions(target: DatabaseTarget): DataSourceOptions {
     url: target.url,
     synchronize: false,
     migrationsRun: false,
-    migrations: [Init1763900000000, LogChunkDeflate1764000000000],
+    migrations: [Init1763900000000, LogChunkDeflate1764000000000, Secrets1764400000000],
     migrationsTableName: 'pulse_migrations',
     migrationsTransactionMode: 'each',
     extra: target.embedded

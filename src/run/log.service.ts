@@ -1,14 +1,20 @@
-import { BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { EventEmitter } from 'node:events';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { returned } from '../common/sql';
 import { Conflict, LeaseLost, NotFound, OffsetGap } from '../common/errors';
 import type { PulseConfig } from '../config/config';
 import { PULSE_CONFIG } from '../config/config.module';
+import { SecretService } from '../secret/secret.service';
 import { packChunk, unpackChunk } from './log-codec';
+import { maskValues } from './log-mask';
+import type { RunRow } from './run.entity';
 import { isFinal, RunState } from './run-state';
 import { RunRepository } from './run.repository';
+
+const MASK_CACHE_RUNS = 1000;
+const MASK_CACHE_MS = 60_000;
 
 export interface AppendResult {
   offset: number;
@@ -29,10 +35,15 @@ export class LogService implements BeforeApplicationShutdown {
   /** Aborted when the app shuts down: followers end their streams so the server can close. */
   private readonly closing = new AbortController();
 
+  private readonly logger = new Logger('Logs');
+  /** Secret values of runs with secrets, by run and lease (server-side masking). */
+  private readonly maskCache = new Map<string, { secrets: Array<{ name: string; value: Buffer }>; until: number }>();
+
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     private readonly runs: RunRepository,
     @Inject(PULSE_CONFIG) private readonly config: PulseConfig,
+    private readonly secrets: SecretService,
   ) {}
 
   async append(runnerId: string, runId: string, messageId: string, offset: number, logs: string): Promise<AppendResult> {
@@ -41,13 +52,14 @@ export class LogService implements BeforeApplicationShutdown {
     // The common case in one statement: the lease holder appends new bytes exactly at the end
     // of its log, under the cap. The UPDATE takes the row lock and re-checks the offset under it,
     // so concurrent appends to one run still line up. Anything else (a re-send, a gap, the cap, a
-    // stale lease, a final run) takes the locked path below, which handles it precisely.
+    // stale lease, a final run, a run with secrets to mask) takes the locked path below, which
+    // handles it precisely.
     const fast = returned<{ log_offset: string; cancel: boolean }>(
       await this.db.query(
         `WITH moved AS (
            UPDATE run SET log_offset = log_offset + $5, log_stored = log_stored + $5, acknowledged = true
            WHERE id = $1 AND runner_id = $2 AND message_id = $3 AND state = '${RunState.Running}'
-             AND log_offset = $4 AND log_offset + $5 <= $7
+             AND log_offset = $4 AND log_offset + $5 <= $7 AND cardinality(secrets) = 0
            RETURNING log_offset, log_stored - $5 AS pos, cancel_requested_at IS NOT NULL AS cancel
          ), stored AS (
            INSERT INTO run_log_chunk (run_id, pos, data, len, deflated)
@@ -78,7 +90,8 @@ export class LogService implements BeforeApplicationShutdown {
       let stored = Number(run.log_stored);
       const cap = this.config.logMaxBytes;
       if (fresh.length > 0) {
-        const keep = fresh.subarray(0, Math.max(0, cap - current));
+        let keep: Buffer = fresh.subarray(0, Math.max(0, cap - current));
+        if (run.secrets.length > 0 && keep.length > 0) keep = await this.maskSecrets(tx, run, keep);
         let data = keep;
         if (current + fresh.length > cap && current <= cap) {
           const marker = Buffer.from(`\n[pulse] log truncated: it reached LOG_MAX_BYTES (${cap} bytes); the run goes on\n`);
@@ -108,6 +121,57 @@ export class LogService implements BeforeApplicationShutdown {
     });
     if (result.grew) this.appended.emit(runId);
     return { offset: result.offset, cancel: result.cancel };
+  }
+
+  /**
+   * Server-side masking for a runner that does not mask: any value of the run's secrets in the
+   * new bytes, or cut between the stored tail and them, becomes `*` per byte (offsets unchanged).
+   * Stored tail bytes that change are rewritten in their chunks. Inside the run's row lock.
+   */
+  private async maskSecrets(tx: EntityManager, run: RunRow, keep: Buffer): Promise<Buffer> {
+    const secrets = await this.secretValues(tx, run);
+    if (secrets.length === 0) return keep;
+    const longest = Math.max(...secrets.map((s) => s.value.length));
+    const stored = Number(run.log_stored);
+    const from = Math.max(0, stored - (longest - 1));
+    const rows: Array<{ pos: string; data: Buffer; deflated: boolean }> =
+      from < stored
+        ? await tx.query(`SELECT pos, data, deflated FROM run_log_chunk WHERE run_id = $1 AND pos + len > $2 ORDER BY pos`, [run.id, from])
+        : [];
+    const chunks = rows.map((r) => ({ pos: Number(r.pos), data: unpackChunk(r.data, r.deflated) }));
+    // The log is contiguous from byte 0, so the first chunk starts at or before `from`.
+    const tailStart = chunks.length > 0 ? from : stored;
+    const tail = chunks.length > 0 ? Buffer.concat(chunks.map((c) => c.data)).subarray(from - chunks[0].pos) : Buffer.alloc(0);
+    const masked = maskValues(tail, keep, secrets);
+    if (masked.found.length === 0) return keep;
+    if (masked.firstChanged < tail.length) {
+      // Part of a value was stored with the previous chunk: overwrite it there too.
+      for (const c of chunks) {
+        const start = Math.max(c.pos, tailStart);
+        const end = c.pos + c.data.length;
+        if (end <= tailStart + masked.firstChanged) continue;
+        const updated = Buffer.from(c.data);
+        masked.bytes.copy(updated, start - c.pos, start - tailStart, end - tailStart);
+        const packed = await packChunk(updated);
+        await tx.query(`UPDATE run_log_chunk SET data = $3, deflated = $4 WHERE run_id = $1 AND pos = $2`, [run.id, c.pos, packed.data, packed.deflated]);
+      }
+    }
+    // TODO(audit, SPEC section 12): record `secret.leak_caught` here, once per name in
+    // masked.found, with the run (run.id) and the runner (run.runner_id); never the value.
+    this.logger.warn(`run ${run.id}: its runner sent the value of secret(s) ${masked.found.join(', ')} in clear; stored as *`);
+    return masked.bytes.subarray(tail.length);
+  }
+
+  /** The values of a run's secrets, cached per lease for a minute (decrypted once, not per update). */
+  private async secretValues(tx: EntityManager, run: RunRow): Promise<Array<{ name: string; value: Buffer }>> {
+    const key = `${run.id}/${run.message_id}`;
+    const hit = this.maskCache.get(key);
+    if (hit && hit.until > Date.now()) return hit.secrets;
+    const { values } = await this.secrets.openFor(run.namespace, run.secrets, (sql, params) => tx.query(sql, params));
+    const secrets = [...values].map(([name, value]) => ({ name, value: Buffer.from(value, 'utf8') }));
+    if (this.maskCache.size >= MASK_CACHE_RUNS) this.maskCache.delete(this.maskCache.keys().next().value as string);
+    this.maskCache.set(key, { secrets, until: Date.now() + MASK_CACHE_MS });
+    return secrets;
   }
 
   get shutdownSignal(): AbortSignal {

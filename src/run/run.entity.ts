@@ -39,6 +39,8 @@ export class Run {
   @Column('timestamptz', { name: 'started_at', nullable: true }) startedAt: Date | null;
   @Column('timestamptz', { name: 'finished_at', nullable: true }) finishedAt: Date | null;
   @Column({ type: 'bigint', insert: false, update: false }) seq: string;
+  /** Names of the namespace's secrets the run receives (values only in its assignment). */
+  @Column('text', { array: true }) secrets: string[];
 }
 
 /** A `run` row as plain SQL returns it. */
@@ -74,4 +76,5 @@ export interface RunRow {
   started_at: Date | null;
   finished_at: Date | null;
   seq: string;
+  secrets: string[];
 }

@@ -135,6 +135,11 @@ export class RunAssignment {
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) env: Record<string, string>;
   @ApiProperty({ description: 'Seconds' }) timeout: number;
   @ApiPropertyOptional({ type: 'object', additionalProperties: true }) payload?: Record<string, unknown>;
+  @ApiPropertyOptional({
+    type: [String],
+    description: 'Names of the variables of env that hold secrets: the runner masks their values in the log ([MASKED])',
+  })
+  masked?: string[];
 }
 
 export class HeartbeatBody {

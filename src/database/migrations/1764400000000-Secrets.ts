@@ -1,0 +1,31 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+
+/**
+ * Secrets (SPEC section 11): values encrypted with AES-256-GCM (src/secret/secret-crypto.ts),
+ * never stored in clear. A namespace's secrets go with it. `run.secrets` names the secrets a run
+ * receives; their values are decrypted only when the run is handed to a runner.
+ */
+export class Secrets1764400000000 implements MigrationInterface {
+  name = 'Secrets1764400000000';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`
+      CREATE TABLE secret (
+        namespace   text NOT NULL REFERENCES namespace (name) ON DELETE CASCADE,
+        name        text NOT NULL,
+        key_id      text NOT NULL,
+        nonce       bytea NOT NULL,
+        ciphertext  bytea NOT NULL,
+        created_at  timestamptz NOT NULL DEFAULT now(),
+        updated_at  timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (namespace, name)
+      )`);
+    await q.query(`CREATE INDEX secret_key_id ON secret (key_id)`);
+    await q.query(`ALTER TABLE run ADD COLUMN secrets text[] NOT NULL DEFAULT '{}'`);
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query(`ALTER TABLE run DROP COLUMN secrets`);
+    await q.query(`DROP TABLE secret`);
+  }
+}
