@@ -169,10 +169,29 @@ describe('secrets: routes, submissions and delivery', () => {
     const b = await runner.update(run, firstBytes.length, secondBytes.toString('utf8')).expect(200);
     expect(b.body.offset).toBe(firstBytes.length + secondBytes.length);
     const stars = '*'.repeat(bytes.length);
-    const log = await readLog(pulse, run.id);
+    let log = await readLog(pulse, run.id);
     expect(log).toBe(`token: ${stars} done\nagain ${stars}\n`);
     expect(Buffer.byteLength(log)).toBe(firstBytes.length + secondBytes.length);
-    await runner.complete(run, { status: 'finished', exitCode: 0 }).expect(200);
+
+    // More updates: a large (deflated) chunk ending in the value's first bytes, the rest of it in
+    // the next one, a clean line, then the whole value again.
+    const filler = 'compiling module ok\n'.repeat(200);
+    const more = [
+      Buffer.concat([Buffer.from(filler), bytes.subarray(0, 5)]),
+      Buffer.concat([bytes.subarray(5), Buffer.from('\n')]),
+      Buffer.from('clean line\n'),
+      Buffer.from(`last ${VALUE} end\n`),
+    ];
+    let offset = firstBytes.length + secondBytes.length;
+    for (const piece of more) {
+      const res = await runner.update(run, offset, piece.toString('utf8')).expect(200);
+      offset += piece.length;
+      expect(res.body.offset).toBe(offset);
+    }
+    log = await readLog(pulse, run.id);
+    expect(log).toBe(`token: ${stars} done\nagain ${stars}\n${filler}${stars}\nclean line\nlast ${stars} end\n`);
+    expect(Buffer.byteLength(log)).toBe(offset);
+    await runner.complete(run, { status: 'finished', exitCode: 0, logBytes: offset }).expect(200);
   });
 
   it('fails a run at dispatch when its secret was deleted meanwhile', async () => {

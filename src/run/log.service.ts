@@ -16,6 +16,24 @@ import { RunRepository } from './run.repository';
 const MASK_CACHE_RUNS = 1000;
 const MASK_CACHE_MS = 60_000;
 
+interface SecretValue {
+  name: string;
+  value: Buffer;
+}
+
+/** The end of a run's stored log as this process last wrote it: enough to mask the next chunk. */
+interface KnownTail {
+  secrets: SecretValue[];
+  /** The last (longest value - 1) bytes of the stored log. */
+  tail: Buffer;
+  /** The stored log's length after them (`log_stored`). */
+  storedEnd: number;
+}
+
+function lastBytes(bytes: Buffer, n: number): Buffer {
+  return Buffer.from(bytes.subarray(Math.max(0, bytes.length - n)));
+}
+
 export interface AppendResult {
   offset: number;
   cancel: boolean;
@@ -37,7 +55,7 @@ export class LogService implements BeforeApplicationShutdown {
 
   private readonly logger = new Logger('Logs');
   /** Secret values of runs with secrets, by run and lease (server-side masking). */
-  private readonly maskCache = new Map<string, { secrets: Array<{ name: string; value: Buffer }>; until: number }>();
+  private readonly maskCache = new Map<string, { secrets: SecretValue[]; until: number; known?: KnownTail }>();
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
@@ -47,32 +65,48 @@ export class LogService implements BeforeApplicationShutdown {
   ) {}
 
   async append(runnerId: string, runId: string, messageId: string, offset: number, logs: string): Promise<AppendResult> {
-    const bytes = Buffer.from(logs, 'utf8');
+    let bytes: Buffer = Buffer.from(logs, 'utf8');
+    // A run with secrets whose stored tail this process knows: masked here, then the fast path,
+    // on the condition that the stored log still ends where the known tail does.
+    const masked = bytes.length > 0 ? this.maskWithKnownTail(runId, runnerId, messageId, bytes) : undefined;
+    if (masked) bytes = masked.bytes;
     const chunk = await packChunk(bytes);
     // The common case in one statement: the lease holder appends new bytes exactly at the end
     // of its log, under the cap. The UPDATE takes the row lock and re-checks the offset under it,
     // so concurrent appends to one run still line up. Anything else (a re-send, a gap, the cap, a
-    // stale lease, a final run, a run with secrets to mask) takes the locked path below, which
-    // handles it precisely.
+    // stale lease, a final run, a run with secrets this process cannot mask here) takes the
+    // locked path below, which handles it precisely.
     const fast = returned<{ log_offset: string; cancel: boolean }>(
       await this.db.query(
         `WITH moved AS (
            UPDATE run SET log_offset = log_offset + $5, log_stored = log_stored + $5, acknowledged = true
            WHERE id = $1 AND runner_id = $2 AND message_id = $3 AND state = '${RunState.Running}'
-             AND log_offset = $4 AND log_offset + $5 <= $7 AND cardinality(secrets) = 0
+             AND log_offset = $4 AND log_offset + $5 <= $7 AND ${masked ? 'log_stored = $9' : 'cardinality(secrets) = 0'}
            RETURNING log_offset, log_stored - $5 AS pos, cancel_requested_at IS NOT NULL AS cancel
          ), stored AS (
            INSERT INTO run_log_chunk (run_id, pos, data, len, deflated)
            SELECT $1::uuid, pos, $6::bytea, $5, $8 FROM moved WHERE $5::bigint > 0
          )
          SELECT log_offset, cancel FROM moved`,
-        [runId, runnerId, messageId, offset, bytes.length, chunk.data, this.config.logMaxBytes, chunk.deflated],
+        [
+          runId,
+          runnerId,
+          messageId,
+          offset,
+          bytes.length,
+          chunk.data,
+          this.config.logMaxBytes,
+          chunk.deflated,
+          ...(masked ? [masked.storedEnd] : []),
+        ],
       ),
     );
     if (fast.length > 0) {
+      if (masked) masked.commit();
       if (bytes.length > 0) this.appended.emit(runId);
       return { offset: Number(fast[0].log_offset), cancel: fast[0].cancel };
     }
+    if (masked) bytes = Buffer.from(logs, 'utf8');
     const result = await this.db.transaction(async (tx) => {
       const run = await this.runs.lockById(tx, runId);
       if (!run) throw new NotFound(`run ${runId} does not exist`);
@@ -89,13 +123,15 @@ export class LogService implements BeforeApplicationShutdown {
       const fresh = bytes.subarray(Math.min(bytes.length, current - offset));
       let stored = Number(run.log_stored);
       const cap = this.config.logMaxBytes;
+      let known: KnownTail | undefined;
       if (fresh.length > 0) {
         let keep: Buffer = fresh.subarray(0, Math.max(0, cap - current));
-        if (run.secrets.length > 0 && keep.length > 0) keep = await this.maskSecrets(tx, run, keep);
+        if (run.secrets.length > 0 && keep.length > 0) ({ keep, known } = await this.maskSecrets(tx, run, keep));
         let data = keep;
         if (current + fresh.length > cap && current <= cap) {
           const marker = Buffer.from(`\n[pulse] log truncated: it reached LOG_MAX_BYTES (${cap} bytes); the run goes on\n`);
           data = Buffer.concat([keep, marker]);
+          known = undefined;
         }
         if (data.length > 0) {
           const packed = await packChunk(data);
@@ -117,8 +153,9 @@ export class LogService implements BeforeApplicationShutdown {
           stored,
         ]);
       }
-      return { offset: newOffset, cancel: run.cancel_requested_at !== null, grew: fresh.length > 0 };
+      return { offset: newOffset, cancel: run.cancel_requested_at !== null, grew: fresh.length > 0, known };
     });
+    if (result.known) this.remember(runId, messageId, result.known);
     if (result.grew) this.appended.emit(runId);
     return { offset: result.offset, cancel: result.cancel };
   }
@@ -128,9 +165,9 @@ export class LogService implements BeforeApplicationShutdown {
    * new bytes, or cut between the stored tail and them, becomes `*` per byte (offsets unchanged).
    * Stored tail bytes that change are rewritten in their chunks. Inside the run's row lock.
    */
-  private async maskSecrets(tx: EntityManager, run: RunRow, keep: Buffer): Promise<Buffer> {
+  private async maskSecrets(tx: EntityManager, run: RunRow, keep: Buffer): Promise<{ keep: Buffer; known?: KnownTail }> {
     const secrets = await this.secretValues(tx, run);
-    if (secrets.length === 0) return keep;
+    if (secrets.length === 0) return { keep };
     const longest = Math.max(...secrets.map((s) => s.value.length));
     const stored = Number(run.log_stored);
     const from = Math.max(0, stored - (longest - 1));
@@ -143,7 +180,8 @@ export class LogService implements BeforeApplicationShutdown {
     const tailStart = chunks.length > 0 ? from : stored;
     const tail = chunks.length > 0 ? Buffer.concat(chunks.map((c) => c.data)).subarray(from - chunks[0].pos) : Buffer.alloc(0);
     const masked = maskValues(tail, keep, secrets);
-    if (masked.found.length === 0) return keep;
+    const known: KnownTail = { secrets, tail: lastBytes(masked.bytes, longest - 1), storedEnd: stored + keep.length };
+    if (masked.found.length === 0) return { keep, known };
     if (masked.firstChanged < tail.length) {
       // Part of a value was stored with the previous chunk: overwrite it there too.
       for (const c of chunks) {
@@ -156,14 +194,47 @@ export class LogService implements BeforeApplicationShutdown {
         await tx.query(`UPDATE run_log_chunk SET data = $3, deflated = $4 WHERE run_id = $1 AND pos = $2`, [run.id, c.pos, packed.data, packed.deflated]);
       }
     }
-    // TODO(audit, SPEC section 12): record `secret.leak_caught` here, once per name in
-    // masked.found, with the run (run.id) and the runner (run.runner_id); never the value.
-    this.logger.warn(`run ${run.id}: its runner sent the value of secret(s) ${masked.found.join(', ')} in clear; stored as *`);
-    return masked.bytes.subarray(tail.length);
+    this.leakCaught(run.id, run.runner_id, masked.found);
+    return { keep: masked.bytes.subarray(tail.length), known };
+  }
+
+  /**
+   * Masks new bytes of a run with secrets against the stored tail this process remembers from
+   * its previous append (no query). Undefined when it knows none, or when a value is cut between
+   * that tail and the new bytes: the locked path then rewrites the stored part too. `commit`
+   * moves the remembered tail on once the append was stored.
+   */
+  private maskWithKnownTail(runId: string, runnerId: string, messageId: string, bytes: Buffer): { bytes: Buffer; storedEnd: number; commit(): void } | undefined {
+    const key = `${runId}/${messageId}`;
+    const entry = this.maskCache.get(key);
+    if (!entry?.known || entry.until <= Date.now()) return undefined;
+    const known = entry.known;
+    const masked = maskValues(known.tail, bytes, known.secrets);
+    if (masked.firstChanged < known.tail.length) return undefined;
+    const longest = Math.max(...known.secrets.map((s) => s.value.length));
+    return {
+      bytes: masked.bytes.subarray(known.tail.length),
+      storedEnd: known.storedEnd,
+      commit: () => {
+        if (masked.found.length > 0) this.leakCaught(runId, runnerId, masked.found);
+        entry.known = { secrets: known.secrets, tail: lastBytes(masked.bytes, longest - 1), storedEnd: known.storedEnd + bytes.length };
+      },
+    };
+  }
+
+  private remember(runId: string, messageId: string, known: KnownTail): void {
+    const entry = this.maskCache.get(`${runId}/${messageId}`);
+    if (entry) entry.known = known;
+  }
+
+  private leakCaught(runId: string, runnerId: string | null, names: string[]): void {
+    // TODO(audit, SPEC section 12): record `secret.leak_caught` here, once per name, with the
+    // run and its runner; never the value.
+    this.logger.warn(`run ${runId}${runnerId ? ` (runner ${runnerId})` : ''}: the runner sent the value of secret(s) ${names.join(', ')} in clear; stored as *`);
   }
 
   /** The values of a run's secrets, cached per lease for a minute (decrypted once, not per update). */
-  private async secretValues(tx: EntityManager, run: RunRow): Promise<Array<{ name: string; value: Buffer }>> {
+  private async secretValues(tx: EntityManager, run: RunRow): Promise<SecretValue[]> {
     const key = `${run.id}/${run.message_id}`;
     const hit = this.maskCache.get(key);
     if (hit && hit.until > Date.now()) return hit.secrets;
