@@ -818,11 +818,16 @@ export async function secretsScenario(ctx: Ctx, s: Scenario): Promise<void> {
       const t = tallyErrors(parts.map((p) => p.tally));
       return { mbps: bytes / span / 1e6, errors: t.errors, first: t.first };
     };
-    const plain = await phase('runs without secrets', []);
-    const masked = await phase('runner masks 10 secrets', names);
+    // A B B A: neither side always runs on the larger tables or the warmer process.
+    const a1 = await phase('runs without secrets', []);
+    const b1 = await phase('runner masks 10 secrets', names);
+    const b2 = await phase('runner masks 10 secrets, again', names);
+    const a2 = await phase('runs without secrets, again', []);
+    const plain = { mbps: (a1.mbps + a2.mbps) / 2, errors: a1.errors + a2.errors, first: a1.first ?? a2.first };
+    const masked = { mbps: (b1.mbps + b2.mbps) / 2, errors: b1.errors + b2.errors, first: b1.first ?? b2.first };
     const states = await runStates(db);
     await orch.stop();
-    s.check('every run finished', states.finished === 2 * count, JSON.stringify(states));
+    s.check('every run finished', states.finished === 4 * count, JSON.stringify(states));
     s.check('no error responses', plain.errors + masked.errors === 0, `${plain.errors + masked.errors} errors${plain.first ?? masked.first ? ` (${plain.first ?? masked.first})` : ''}`);
     s.row({
       metric: 'log MB/s stored, runner masking 10 secrets',

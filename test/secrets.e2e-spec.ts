@@ -207,6 +207,20 @@ describe('secrets: routes, submissions and delivery', () => {
     expect(failed.reason).toBe('secret SHORT_LIVED was deleted');
   });
 
+  it('documents the routes and the new fields in the OpenAPI document', async () => {
+    const doc = (await pulse.http.get('/api/docs-json').expect(200)).body;
+    const put = doc.paths['/api/namespaces/{name}/secrets/{secret}']?.put;
+    expect(Object.keys(put.responses)).toEqual(expect.arrayContaining(['200', '201', '400', '401', '404']));
+    expect(put.requestBody.content['application/json'].schema.$ref).toMatch(/PutSecretRequest$/);
+    expect(Object.keys(doc.paths['/api/namespaces/{name}/secrets'].get.responses)).toEqual(expect.arrayContaining(['200', '401', '404']));
+    expect(Object.keys(doc.paths['/api/namespaces/{name}/secrets/{secret}'].delete.responses)).toEqual(expect.arrayContaining(['204', '401', '404']));
+    const schemas = doc.components.schemas;
+    expect(Object.keys(schemas.SecretResponse.properties).sort()).toEqual(['created_at', 'name', 'updated_at']);
+    expect(schemas.RunAssignment.properties.masked).toBeDefined();
+    expect(schemas.SubmitRunsRequest.properties.secrets).toBeDefined();
+    expect(schemas.RunDetail.properties.secrets).toBeDefined();
+  });
+
   it("deletes a namespace's secrets with the namespace", async () => {
     await pulse.http.put('/api/namespaces').set(pulse.admin).send({ namespace_name: 'gone', repositories: ['r'] }).expect(201);
     await put('gone', 'TOKEN', { value: 'namespace-bound-1' }).expect(201);
