@@ -173,7 +173,10 @@ response to the runner's heartbeat response, vs PostgreSQL LISTEN/NOTIFY from co
 (4) fleet, 10,000 runners long-polling (interval 10 s) on one orchestrator, RSS and CPU from
 /proc, vs the bare app holding the same polls; (5) log ingest, 64 runners streaming 64 KiB
 chunks, vs 64 plain \`pg\` writers inserting the same chunks; (6) scale-out, scenario 2 on two
-orchestrator processes sharing the database, vs scenario 2.
+orchestrator processes sharing the database, vs scenario 2; (7) secrets, scenario 5's runners
+streaming runs with 10 secrets through the runner's masker, vs the same runners on runs without
+secrets (phases A B B A), and the masker alone with 100 secrets over 64 MB of CI-like log, vs a
+JS loop reading every byte.
 `;
 
 function between(text: string, name: string): string | undefined {
