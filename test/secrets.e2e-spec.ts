@@ -380,4 +380,16 @@ describe('secrets: the key ring at start-up, and a rewrap', () => {
     expect(beat.run?.env.TOKEN).toBe(VALUE);
     expect(testDatabaseUrl()).toBeTruthy();
   });
+
+  it('refuses a key that differs from the one the database knows by its id, even once no secret uses it', async () => {
+    await pulse.proc.stop();
+    const k9 = `k9:${key()}`;
+    await pulse.restart({ SECRETS_KEYS: `${k9},${k2}` });
+    await pulse.http.put('/api/namespaces/keys/secrets/BRIEF').set(pulse.admin).send({ value: 'brief-value-123' }).expect(201);
+    await pulse.http.delete('/api/namespaces/keys/secrets/BRIEF').set(pulse.admin).expect(204);
+    await pulse.proc.stop();
+    const other = await startFails({ SECRETS_KEYS: `${k2},k9:${key()}` });
+    expect(other).toMatch(/key "k9" of the key ring is not the key this database knows by that id: it is the wrong key/);
+    expect(other).not.toContain('brief-value-123');
+  });
 });

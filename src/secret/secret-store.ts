@@ -41,6 +41,59 @@ export async function checkKeyRing(query: Query, ring: SecretKey[]): Promise<voi
   }
 }
 
+/** What a key's canary holds, under the namespace and name below (no real secret can have them). */
+const CANARY_VALUE = Buffer.from('pulse secrets key check');
+const CANARY_NAMESPACE = '\u0000canary';
+
+/**
+ * The second start-up check: every key of the ring that has a canary (written when the key first
+ * encrypted a secret here) must decrypt it. So a key that differs from the one the database knew
+ * by its id (two hosts that each generated their own `default`) is refused at start-up even
+ * after every secret it encrypted was deleted or rewrapped.
+ */
+export async function checkCanaries(query: Query, ring: SecretKey[]): Promise<void> {
+  const rows = (await query(`SELECT key_id, nonce, ciphertext FROM secret_key_canary WHERE key_id = ANY($1::text[])`, [
+    ring.map((k) => k.id),
+  ])) as Array<{ key_id: string; nonce: Buffer; ciphertext: Buffer }>;
+  for (const row of rows) {
+    const key = ring.find((k) => k.id === row.key_id) as SecretKey;
+    if (!canaryOpens(key, row)) throw wrongKey(key.id);
+  }
+}
+
+/**
+ * Before a key encrypts its first secret: writes its canary if the database has none for its id,
+ * and checks that the one there is this key's. Throws a KeyRingError when it is not.
+ */
+export async function ensureCanary(query: Query, key: SecretKey): Promise<void> {
+  const sealed = seal([key], CANARY_NAMESPACE, key.id, CANARY_VALUE);
+  await query(`INSERT INTO secret_key_canary (key_id, nonce, ciphertext) VALUES ($1, $2, $3) ON CONFLICT (key_id) DO NOTHING`, [
+    key.id,
+    sealed.nonce,
+    sealed.ciphertext,
+  ]);
+  const [row] = (await query(`SELECT nonce, ciphertext FROM secret_key_canary WHERE key_id = $1`, [key.id])) as Array<{
+    nonce: Buffer;
+    ciphertext: Buffer;
+  }>;
+  if (!canaryOpens(key, row)) throw wrongKey(key.id);
+}
+
+function canaryOpens(key: SecretKey, row: { nonce: Buffer; ciphertext: Buffer }): boolean {
+  try {
+    return open([key], CANARY_NAMESPACE, key.id, { keyId: key.id, nonce: row.nonce, ciphertext: row.ciphertext }).equals(CANARY_VALUE);
+  } catch {
+    return false;
+  }
+}
+
+function wrongKey(id: string): KeyRingError {
+  return new KeyRingError(
+    `key "${id}" of the key ring is not the key this database knows by that id: it is the wrong key ` +
+      `(check SECRETS_KEYS or DATA_DIR/secrets.key; every process sharing the database needs the same keys)`,
+  );
+}
+
 /**
  * Re-encrypts every stored value with the ring's first key (a fresh nonce each), in one
  * transaction the caller holds. Returns how many values were rewritten.

@@ -1,14 +1,14 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { InvalidInput, NotFound } from '../common/errors';
+import { InvalidInput, NotFound, Unavailable } from '../common/errors';
 import { returned } from '../common/sql';
 import { ENV_NAME_PATTERN, NAME_PATTERN } from '../common/validation';
 import type { PulseConfig } from '../config/config';
 import { PULSE_CONFIG } from '../config/config.module';
-import { seal } from './secret-crypto';
+import { KeyRingError, seal } from './secret-crypto';
 import { SECRET_MAX_BYTES, SECRET_MIN_BYTES, SECRET_NAME_MAX, SecretRow } from './secret.dto';
-import { checkKeyRing, openSecrets, type Query } from './secret-store';
+import { checkCanaries, checkKeyRing, ensureCanary, openSecrets, type Query } from './secret-store';
 
 const FOREIGN_KEY_VIOLATION = '23503';
 
@@ -20,6 +20,8 @@ const FOREIGN_KEY_VIOLATION = '23503';
 @Injectable()
 export class SecretService implements OnModuleInit {
   private readonly query: Query;
+  /** The encrypting key's canary was checked (or written) by this process. */
+  private canaryChecked = false;
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
@@ -31,6 +33,7 @@ export class SecretService implements OnModuleInit {
   /** Start-up: a missing or wrong key stops the app here (main.ts prints the message, exits 1). */
   async onModuleInit(): Promise<void> {
     await checkKeyRing(this.query, this.config.secretsKeys);
+    await checkCanaries(this.query, this.config.secretsKeys);
   }
 
   async list(namespace: string): Promise<SecretRow[]> {
@@ -43,6 +46,7 @@ export class SecretService implements OnModuleInit {
     checkName(name);
     const bytes = checkValue(value);
     await this.mustHaveNamespace(namespace);
+    await this.checkEncryptingKey();
     const sealed = seal(this.config.secretsKeys, namespace, name, bytes);
     bytes.fill(0);
     try {
@@ -84,6 +88,19 @@ export class SecretService implements OnModuleInit {
    */
   openFor(namespace: string, names: string[], query: Query = this.query): Promise<{ values: Map<string, string>; missing?: string }> {
     return openSecrets(query, this.config.secretsKeys, namespace, names);
+  }
+
+  /** Once per process: the key about to encrypt is the one the database knows by its id. */
+  private async checkEncryptingKey(): Promise<void> {
+    if (this.canaryChecked) return;
+    try {
+      await ensureCanary(this.query, this.config.secretsKeys[0]);
+    } catch (err) {
+      // Another process stored secrets with a different key of the same id since this one started.
+      if (err instanceof KeyRingError) throw new Unavailable(`secrets cannot be stored: ${err.message}`);
+      throw err;
+    }
+    this.canaryChecked = true;
   }
 
   private async mustHaveNamespace(namespace: string): Promise<void> {

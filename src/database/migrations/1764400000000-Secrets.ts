@@ -21,11 +21,21 @@ export class Secrets1764400000000 implements MigrationInterface {
         PRIMARY KEY (namespace, name)
       )`);
     await q.query(`CREATE INDEX secret_key_id ON secret (key_id)`);
+    // One known value per key id, written when the key first encrypts a secret: a process whose
+    // key of that id differs (another host that generated its own) cannot start or store secrets.
+    await q.query(`
+      CREATE TABLE secret_key_canary (
+        key_id      text PRIMARY KEY,
+        nonce       bytea NOT NULL,
+        ciphertext  bytea NOT NULL,
+        created_at  timestamptz NOT NULL DEFAULT now()
+      )`);
     await q.query(`ALTER TABLE run ADD COLUMN secrets text[] NOT NULL DEFAULT '{}'`);
   }
 
   async down(q: QueryRunner): Promise<void> {
     await q.query(`ALTER TABLE run DROP COLUMN secrets`);
+    await q.query(`DROP TABLE secret_key_canary`);
     await q.query(`DROP TABLE secret`);
   }
 }
