@@ -46,6 +46,12 @@ async function main(): Promise<void> {
     ];
     process.stdout.write(lines.join('\n') + '\n');
   }
+  if (generated.secretsKeyFile) {
+    process.stdout.write(
+      `pulse: generated the key that encrypts secrets in ${generated.secretsKeyFile} (mode 0600): back it up; ` +
+        'without it, stored secrets cannot be read (or set SECRETS_KEYS, see docs/operations.md)\n',
+    );
+  }
 
   // Written directly (not through the logger) so it shows at every LOG_LEVEL: scripts wait for it.
   const storage = pulse.target.embedded ? `embedded PostgreSQL in ${config.dataDir}` : 'PostgreSQL at DATABASE_URL';

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { formatKey, KeyRingError, newKey, parseKeyRing, type SecretKey } from '../secret/secret-crypto';
 
 /**
  * Pulse's whole configuration: one typed object, validated once at boot from the environment
@@ -48,6 +49,8 @@ export interface PulseConfig {
   logRetentionDays: number;
   /** RUN_RETENTION_DAYS: runs final for longer are deleted (and batches left empty); 0 keeps them forever. */
   runRetentionDays: number;
+  /** SECRETS_KEYS: the first key encrypts secrets, every key decrypts (src/secret/). */
+  secretsKeys: SecretKey[];
 }
 
 export class ConfigError extends Error {}
@@ -105,6 +108,30 @@ function token(env: Env, name: string): string | undefined {
 export interface GeneratedSecrets {
   adminToken?: string;
   registrationToken?: string;
+  /** The path of a secrets key generated on this start (the key itself is never printed). */
+  secretsKeyFile?: string;
+}
+
+const SECRETS_KEY_FILE = 'secrets.key';
+
+/**
+ * The key ring: SECRETS_KEYS, else the one key kept in `DATA_DIR/secrets.key` (mode 0600),
+ * generated on the first start. A bad value names the variable (or the file), never a key.
+ */
+function loadKeyRing(env: Env, dataDir: string): { ring: SecretKey[]; generatedFile?: string } {
+  try {
+    if (env.SECRETS_KEYS) return { ring: parseKeyRing(env.SECRETS_KEYS) };
+    const path = join(dataDir, SECRETS_KEY_FILE);
+    if (existsSync(path)) return { ring: parseKeyRing(readFileSync(path, 'utf8').trim(), path) };
+    const key = newKey('default');
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(path, formatKey(key) + '\n', { mode: 0o600, flag: 'wx' });
+    chmodSync(path, 0o600);
+    return { ring: [key], generatedFile: path };
+  } catch (err) {
+    if (err instanceof KeyRingError) throw new ConfigError(err.message);
+    throw err;
+  }
 }
 
 /**
@@ -114,7 +141,7 @@ export interface GeneratedSecrets {
 function loadOrGenerateSecrets(
   dataDir: string,
   need: { admin: boolean; registration: boolean },
-): { secrets: Required<GeneratedSecrets>; generated: GeneratedSecrets } {
+): { secrets: Required<Omit<GeneratedSecrets, 'secretsKeyFile'>>; generated: GeneratedSecrets } {
   const path = join(dataDir, SECRETS_FILE);
   let stored: GeneratedSecrets = {};
   if (existsSync(path)) {
@@ -207,6 +234,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     logFormat,
     logRetentionDays: days(env, 'LOG_RETENTION_DAYS', 30),
     runRetentionDays: days(env, 'RUN_RETENTION_DAYS', 0),
+    secretsKeys: [],
   };
   if (config.runnerDeadAfter <= config.heartbeatInterval) {
     throw new ConfigError('RUNNER_DEAD_AFTER must be longer than HEARTBEAT_INTERVAL');
@@ -222,5 +250,8 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     config.registrationToken ||= loaded.secrets.registrationToken;
     generated = loaded.generated;
   }
+  const keys = loadKeyRing(env, dataDir);
+  config.secretsKeys = keys.ring;
+  if (keys.generatedFile) generated = { ...generated, secretsKeyFile: keys.generatedFile };
   return { config, generated };
 }

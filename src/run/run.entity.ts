@@ -41,6 +41,8 @@ export class Run {
   @Column('timestamptz', { name: 'finished_at', nullable: true }) finishedAt: Date | null;
   @Column({ type: 'bigint', insert: false, update: false }) seq: string;
   @Column('text', { nullable: true }) image: string | null;
+  /** Names of the namespace's secrets the run receives (values only in its assignment). */
+  @Column('text', { array: true }) secrets: string[];
 }
 
 /** A `run` row as plain SQL returns it. */
@@ -78,4 +80,5 @@ export interface RunRow {
   finished_at: Date | null;
   seq: string;
   image: string | null;
+  secrets: string[];
 }

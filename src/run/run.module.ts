@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { MetricsService } from '../metrics/metrics.service';
 import { BatchModule } from '../batch/batch.module';
 import { NamespaceModule } from '../namespace/namespace.module';
+import { SecretModule } from '../secret/secret.module';
 import { DispatchService } from './dispatch.service';
 import { LogService } from './log.service';
 import { ResultService } from './result.service';
@@ -12,12 +13,23 @@ import { RunRepository } from './run.repository';
 import { RunService } from './run.service';
 import { RunSweeper, SweepTimer } from './run.sweeper';
 import { RetentionSweeper } from './retention.sweeper';
+import { SecretDelivery } from './secret-delivery';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Run]), NamespaceModule, BatchModule],
+  imports: [TypeOrmModule.forFeature([Run]), NamespaceModule, BatchModule, SecretModule],
   controllers: [RunController, BatchCancelController],
-  providers: [RunRepository, RunService, DispatchService, LogService, ResultService, RunSweeper, SweepTimer, RetentionSweeper],
-  exports: [RunService, DispatchService, LogService, ResultService, SweepTimer],
+  providers: [
+    RunRepository,
+    RunService,
+    DispatchService,
+    LogService,
+    ResultService,
+    RunSweeper,
+    SweepTimer,
+    RetentionSweeper,
+    SecretDelivery,
+  ],
+  exports: [RunService, DispatchService, LogService, ResultService, SweepTimer, SecretDelivery],
 })
 export class RunModule implements OnModuleInit {
   constructor(

@@ -13,6 +13,7 @@ import { PULSE_CONFIG } from '../config/config.module';
 import { WorkSignal } from '../database/work-signal';
 import { returned } from '../common/sql';
 import { NamespaceService } from '../namespace/namespace.service';
+import { SecretService } from '../secret/secret.service';
 import { isFinal, RunState } from './run-state';
 import { mapRunDetail, mapRunSummary, RunDetail, RunListQuery, RunSummary, SubmitRunsRequest } from './run.dto';
 import type { RunRow } from './run.entity';
@@ -30,6 +31,7 @@ export class RunService {
     @Inject(PULSE_CONFIG) private readonly config: PulseConfig,
     private readonly cursors: Cursors,
     private readonly audit: AuditService,
+    private readonly secrets: SecretService,
   ) {}
 
   /**
@@ -49,6 +51,8 @@ export class RunService {
       );
       if (!rows.length) throw new NotFound(`namespace "${req.namespace}" does not exist`);
       const runs = this.plan(req, new Set(rows[0].repositories), rows[0].repositories);
+      const secrets = [...new Set(req.secrets ?? [])];
+      await this.checkSecrets(tx, req, runs, secrets);
       await this.batches.create(tx, batchId, req.namespace);
       await this.runs.insertMany(
         tx,
@@ -64,6 +68,7 @@ export class RunService {
           disk: req.resources?.disk ?? 0,
           priority: req.priority ?? 0,
           maxAttempts: req.max_attempts ?? this.config.maxAttempts,
+          secrets,
         },
         runs,
       );
@@ -75,6 +80,19 @@ export class RunService {
       return runs;
     });
     return { batch_id: batchId, runs: planned.map((r) => r.id) };
+  }
+
+  /** Every named secret exists in the namespace, and no env of the submission sets one of them. */
+  private async checkSecrets(tx: EntityManager, req: SubmitRunsRequest, runs: NewRun[], secrets: string[]): Promise<void> {
+    if (secrets.length === 0) return;
+    const missing = await this.secrets.firstMissing((sql, params) => tx.query(sql, params), req.namespace, secrets);
+    if (missing !== undefined) {
+      throw new InvalidInput(`secrets.${(req.secrets ?? []).indexOf(missing)} "${missing}" is not a secret of namespace "${req.namespace}"`);
+    }
+    for (const run of runs) {
+      const clash = secrets.find((name) => Object.prototype.hasOwnProperty.call(run.env, name));
+      if (clash) throw new InvalidInput(`env sets ${clash}, which secrets also names: a variable comes from one or the other`);
+    }
   }
 
   private plan(req: SubmitRunsRequest, allowed: Set<string>, all: string[]): NewRun[] {

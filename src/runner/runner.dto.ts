@@ -181,6 +181,11 @@ export class RunAssignment {
   @ApiPropertyOptional({ example: 'debian:12', description: 'Run the script in a container of this image' }) image?: string;
   @ApiPropertyOptional({ type: ResourcesDto, description: 'What the run asked for (present when it asked): container limits' })
   resources?: ResourcesDto;
+  @ApiPropertyOptional({
+    type: [String],
+    description: 'Names of the variables of env that hold secrets: the runner masks their values in the log ([MASKED])',
+  })
+  masked?: string[];
 }
 
 /** A new runner token offered in a heartbeat answer (SPEC section 12). */
