@@ -1,6 +1,6 @@
-import { eventually, startPulse, type TestPulse } from './support/pulse';
+import { databaseKind, eventually, startPulse, type TestPulse } from './support/pulse';
 import { SseClient } from './support/sse';
-import { ENGINE, type HeartbeatBody, type InstanceReport, TestRunner } from './support/protocol';
+import { ENGINE, type HeartbeatBody, type InstanceReport, submit, TestRunner } from './support/protocol';
 
 /**
  * Workloads and instances (SPEC section 10) over the protocol, with scripted runners: the routes,
@@ -219,4 +219,46 @@ describe('workloads and instances', () => {
     expect(back.instances).toEqual([]);
     expect((await get(id)).runner_id).toBe(fresh.id);
   });
+
+  it('runs are matched against what instances leave free', async () => {
+    const r = await TestRunner.register(pulse, { ...ENGINE, labels: ['t5'], executors: ['shell', 'container'], resources: { cpu: 4, memory: 4000, disk: 1000 } });
+    const beat = (x: TestRunner) => x.heartbeat({ status: 'ready', runs: [], ...ENGINE, executors: ['shell', 'container'], instances: [] });
+    await beat(r);
+    await api().put('/api/instances').set(pulse.admin).send({ uri: 'busybox', labels: ['t5'], resources: { cpu: 3, memory: 100 } }).expect(201);
+    const { runs } = await submit(pulse, { namespace: 't5', labels: ['t5'], resources: { cpu: 2 } });
+    expect((await beat(r)).run).toBeUndefined();
+    const small = await submit(pulse, { namespace: 't5', labels: ['t5'], resources: { cpu: 1 } });
+    const got = await beat(r);
+    expect(got.run?.id).toBe(small.runs[0]);
+    expect(got.run?.id).not.toBe(runs[0]);
+  });
+
+  (databaseKind() === 'postgres' ? it : it.skip)(
+    'two processes placing 60 instances at once on room for 20: exactly 20 placed, no runner over its resources',
+    async () => {
+      const other = pulse.via(await pulse.spawnAnother());
+      const runners: TestRunner[] = [];
+      for (let i = 0; i < 4; i++) runners.push(await engineRunner({ labels: ['t6'], resources: { cpu: 5, memory: 5000, disk: 5000 } }));
+      const made = await Promise.all(
+        Array.from({ length: 60 }, (_, i) =>
+          (i % 2 ? other : pulse).http
+            .put('/api/instances')
+            .set(pulse.admin)
+            .send({ uri: 'busybox', labels: ['t6'], resources: { cpu: 1, memory: 10 } })
+            .expect(201),
+        ),
+      );
+      const ids = new Set(made.map((m) => m.body.id as string));
+      const all = (await api().get('/api/instances?limit=500').set(pulse.admin).expect(200)).body.items.filter((i: { id: string }) => ids.has(i.id));
+      const placed = all.filter((i: { runner_id: string | null }) => i.runner_id !== null);
+      expect(placed).toHaveLength(20);
+      const perRunner = new Map<string, number>();
+      for (const i of placed) perRunner.set(i.runner_id, (perRunner.get(i.runner_id) ?? 0) + 1);
+      for (const r of runners) expect(perRunner.get(r.id)).toBe(5);
+      const waiting = all.filter((i: { status: string }) => i.status === 'SCHEDULING');
+      expect(waiting).toHaveLength(40);
+      for (const w of waiting) expect(w.pending_reason).toMatch(/no room/);
+      await other.proc.stop();
+    },
+  );
 });

@@ -90,6 +90,24 @@ export class InstanceProtocol {
     return this.signal.reliable && this.empty.has(runnerId);
   }
 
+  /**
+   * What this runner's instances hold (SPEC section 10: runs are matched against what instances
+   * leave free), or null when it holds none. Free for runners known to hold none.
+   */
+  async claimed(runnerId: string): Promise<{ cpu: number; memory: number; disk: number } | null> {
+    if (this.knownEmpty(runnerId)) return null;
+    const rows: Array<{ n: string; cpu: string; memory: string; disk: string }> = await this.db.query(
+      `SELECT count(*) AS n, coalesce(sum(CASE WHEN status = 'STOPPED' THEN 0 ELSE res_cpu END), 0) AS cpu,
+              coalesce(sum(CASE WHEN status = 'STOPPED' THEN 0 ELSE res_memory END), 0) AS memory,
+              coalesce(sum(res_disk), 0) AS disk
+       FROM instance WHERE runner_id = $1 AND status NOT IN ('TERMINATED', 'FAILED')`,
+      [runnerId],
+    );
+    const r = rows[0];
+    if (!r || Number(r.n) === 0) return null;
+    return { cpu: Number(r.cpu), memory: Number(r.memory), disk: Number(r.disk) };
+  }
+
   /** Settles what a heartbeat reports (undefined: a runner that does not speak instances). */
   async report(runnerId: string, reports: InstanceReport[] | undefined, requestIp: string | null): Promise<void> {
     if (reports === undefined || (reports.length === 0 && this.knownEmpty(runnerId))) return;

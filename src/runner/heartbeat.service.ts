@@ -106,12 +106,12 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     const cached = this.cache.fresh(runnerId);
     const known = cached && cached.view.canShell === flags.canShell && cached.view.canContainer === flags.canContainer ? cached : undefined;
     if (known && !known.holding && listsNothing && this.signal.queueKnownEmpty()) {
-      const run = ready && known.view.enabled && wait > 0 ? await this.longPoll(known.view, wait * 1000, short, runnerEpoch) : undefined;
+      const run = ready && known.view.enabled && wait > 0 ? await this.longPoll(await this.forRuns(known.view), wait * 1000, short, runnerEpoch) : undefined;
       if (run) this.handedOut(runnerId, run);
       return this.answer(runnerId, run, [], reportsAny);
     }
 
-    const view = known?.view ?? (await this.markAlive(runnerId, req, ip));
+    const view = await this.forRuns(known?.view ?? (await this.markAlive(runnerId, req, ip)));
     const exchange = await this.dispatch.exchange(view, ready, req.runs, known?.holding === false);
     if (exchange.requeued > 0) await this.announce(exchange.requeued);
     let run = exchange.assignment;
@@ -128,6 +128,17 @@ export class HeartbeatService implements BeforeApplicationShutdown {
       return this.answer(runnerId, undefined, await this.busyPoll(view, req, wait, runnerEpoch), reportsAny);
     }
     return this.answer(runnerId, run, exchange.cancel, reportsAny);
+  }
+
+  /**
+   * The runner as run dispatch sees it: its resources less what its instances hold (SPEC section
+   * 10). The same view, at no cost, for a runner known to hold no instance.
+   */
+  private async forRuns(view: RunnerView): Promise<RunnerView> {
+    const held = await this.instances.claimed(view.id);
+    if (!held) return view;
+    const left = (total: number, used: number): number => (total >= UNLIMITED ? total : Math.max(0, total - used));
+    return { ...view, cpu: left(view.cpu, held.cpu), memory: left(view.memory, held.memory), disk: left(view.disk, held.disk) };
   }
 
   /**
