@@ -4,6 +4,7 @@ import { LogChunkDeflate1764000000000 } from './migrations/1764000000000-LogChun
 import { Events1764100000000 } from './migrations/1764100000000-Events';
 import { RunContainers1764300000000 } from './migrations/1764300000000-RunContainers';
 import { Tokens1764500000000 } from './migrations/1764500000000-Tokens';
+import { PendingReasonInSql1764600000000 } from './migrations/1764600000000-PendingReasonInSql';
 
 export interface DatabaseTarget {
   url: string;
@@ -26,6 +27,7 @@ export function dataSourceOptions(target: DatabaseTarget): DataSourceOptions {
       Events1764100000000,
       RunContainers1764300000000,
       Tokens1764500000000,
+      PendingReasonInSql1764600000000,
     ],
     migrationsTableName: 'pulse_migrations',
     migrationsTransactionMode: 'each',

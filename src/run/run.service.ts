@@ -128,56 +128,16 @@ export class RunService {
     return run;
   }
 
-  /** Why a waiting run is not running yet, from the runners that could take it. */
+  /**
+   * Why a waiting run is not running yet, from the runners that could take it: the SQL function
+   * `pulse_pending_reason` (migration PendingReasonInSql), which the feed's run events use too.
+   */
   private async pendingReason(run: RunRow): Promise<string> {
-    // `capable`: it has the executor the run needs (src/runner/capabilities.ts).
-    const [c]: Array<{ matching: string; registered: string; enabled: string; alive: string; idle: string }> = await this.db.query(
-      `SELECT count(*) AS matching,
-              count(*) FILTER (WHERE capable) AS registered,
-              count(*) FILTER (WHERE capable AND enabled) AS enabled,
-              count(*) FILTER (WHERE capable AND enabled AND state <> 'dead') AS alive,
-              count(*) FILTER (WHERE capable AND enabled AND state <> 'dead' AND NOT EXISTS (
-                SELECT 1 FROM run h WHERE h.runner_id = w.id AND h.state = 'running')) AS idle
-       FROM (SELECT u.*, CASE WHEN $6::text IS NULL THEN u.can_shell ELSE u.can_container END AS capable
-             FROM runner u) w
-       WHERE w.deregistered_at IS NULL AND $1::text[] <@ w.labels
-         AND ($2::text IS NULL OR w.framework_name = $2)
-         -- A runner that declared no resources takes runs of any size (as dispatch does).
-         AND (w.res_cpu IS NULL OR $3 <= w.res_cpu)
-         AND (w.res_memory IS NULL OR $4 <= w.res_memory)
-         AND (w.res_disk IS NULL OR $5 <= w.res_disk)
-         -- A runner registered with a namespace-bound registration token takes its namespaces only.
-         AND (w.namespaces IS NULL OR $7 = ANY(w.namespaces))`,
-      [run.labels, run.framework, run.res_cpu, run.res_memory, run.res_disk, run.image, run.namespace],
+    const [row]: Array<{ reason: string }> = await this.db.query(
+      `SELECT pulse_pending_reason(r) AS reason FROM run r WHERE r.id = $1`,
+      [run.id],
     );
-    if (Number(c.matching) === 0) {
-      const [bound]: Array<{ n: string }> = await this.db.query(
-        `SELECT count(*) AS n FROM runner w
-         WHERE w.deregistered_at IS NULL AND $1::text[] <@ w.labels AND NOT ($2 = ANY(w.namespaces))`,
-        [run.labels, run.namespace],
-      );
-      if (Number(bound.n) > 0) {
-        return `no registered runner takes runs of namespace "${run.namespace}": ${bound.n} runner(s) with its labels are bound to other namespaces`;
-      }
-      const needs = [
-        run.labels.length ? `labels [${run.labels.join(', ')}]` : null,
-        run.framework ? `framework "${run.framework}"` : null,
-        run.res_cpu || run.res_memory || run.res_disk
-          ? `resources cpu ${run.res_cpu}, memory ${run.res_memory} MiB, disk ${run.res_disk} MiB`
-          : null,
-        run.image ? `a container engine for image ${run.image}` : null,
-      ].filter(Boolean);
-      return `no registered runner matches this run${needs.length ? ` (it needs ${needs.join('; ')})` : ''}`;
-    }
-    if (Number(c.registered) === 0) {
-      return run.image
-        ? `no matching runner can run it in a container (image ${run.image}): none reported the container executor with a healthy container engine in its last heartbeat`
-        : 'no matching runner runs scripts without an image: none has the shell executor or a default image on a healthy container engine';
-    }
-    if (Number(c.enabled) === 0) return 'every runner that matches this run is disabled';
-    if (Number(c.alive) === 0) return 'every runner that matches this run is dead (no recent heartbeat)';
-    if (Number(c.idle) === 0) return `waiting for a free runner: all ${c.alive} matching runner(s) are busy`;
-    return `waiting for one of ${c.idle} idle matching runner(s) to poll`;
+    return row?.reason ?? 'waiting';
   }
 
   /**

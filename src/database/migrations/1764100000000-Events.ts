@@ -52,7 +52,7 @@ export class Events1764100000000 implements MigrationInterface {
         SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
       $$`);
 
-    // The same words as RunService.pendingReason (GET /api/runs/{id}).
+    // A waiting run's pending_reason (replaced by the PendingReasonInSql migration, which RunService uses too).
     await q.query(`
       CREATE FUNCTION pulse_pending_reason(r run) RETURNS text LANGUAGE plpgsql STABLE AS $$
       DECLARE
