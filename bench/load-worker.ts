@@ -6,6 +6,7 @@
  */
 import autocannon from 'autocannon';
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import { Client } from 'pg';
 import { JsonClient } from './lib/http';
 import { ADMIN_TOKEN, REGISTRATION_TOKEN } from './lib/server';
@@ -51,6 +52,18 @@ function onStop(fn: () => void): () => void {
 }
 
 type Args = Record<string, any>;
+
+/** The runner's streaming masker (runner/dist/mask.js, built by `npm run build`). */
+interface MaskerLike {
+  write(chunk: Buffer): Buffer;
+  end(): Buffer;
+}
+
+function newMasker(values: string[]): MaskerLike {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mask = require(join(__dirname, '../../runner/dist/mask.js')) as { Masker: new (p: Buffer[]) => MaskerLike; maskPatterns(v: string[]): Buffer[] };
+  return new mask.Masker(mask.maskPatterns(values));
+}
 type Task = (args: Args) => Promise<unknown>;
 
 /** `n` connected pg clients, each its own connection. */
@@ -362,15 +375,17 @@ const tasks: Record<string, Task> = {
         let offset = 0;
         let n = 0;
         const digest = createHash('sha256');
+        // A run with secrets (scenario 7): the chunks go through the runner's own masker first.
+        const masker = Array.isArray(run.masked) && run.masked.length > 0 ? newMasker(run.masked.map((n: string) => run.env[n])) : undefined;
         const ack = await http.post(path, { messageId: run.messageId, offset: 0, logs: '' }, r.token);
         tally.status(ack.status, 'update');
         firstAt = Math.min(firstAt, wallMs());
         while (wallMs() < until) {
           try {
-            const chunk = chunks[n % chunks.length];
+            const chunk = masker ? masker.write(Buffer.from(chunks[n % chunks.length])).toString('utf8') : chunks[n % chunks.length];
             const res = await http.post(path, { messageId: run.messageId, offset, logs: chunk }, r.token);
             tally.status(res.status, 'update');
-            if (res.status === 200 && res.body.offset === offset + chunk.length) {
+            if (res.status === 200 && res.body.offset === offset + Buffer.byteLength(chunk)) {
               n++;
               digest.update(chunk);
               bytes += res.body.offset - offset;
@@ -380,6 +395,16 @@ const tasks: Record<string, Task> = {
             }
           } catch (err) {
             tally.network(err);
+          }
+        }
+        const rest = masker?.end().toString('utf8') ?? '';
+        if (rest !== '') {
+          const res = await http.post(path, { messageId: run.messageId, offset, logs: rest }, r.token);
+          tally.status(res.status, 'update');
+          if (res.status === 200) {
+            digest.update(rest);
+            bytes += res.body.offset - offset;
+            offset = res.body.offset;
           }
         }
         digests[run.id] = digest.digest('hex');

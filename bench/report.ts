@@ -182,7 +182,13 @@ feed readers connected vs none (rounds none, 3 readers, none), a namespace repla
 the time from sending the request to its event at a connected reader, and 200 readers on one
 process (every reader gets every event; RSS before and after); (10) dashboard log open, Chromium's
 time from navigating to a run's page to the last line of its 100,000-line log on screen (opened on
-its tail), and with the whole log loaded (\`#L100000\`).
+its tail), and with the whole log loaded (\`#L100000\`); (11) cancel latency, 50 busy runners holding their
+busy long poll, from the DELETE to the poll answering with the cancel, p50 and p99, direct and
+through squid on loopback when installed (target ≤ 1 s); (12) retention cost, the dispatch drain
+with retention off, then on while a backlog of old final runs is pruned (target ≥ 0.95×); (13) secrets, scenario 5's runners
+streaming runs with 10 secrets through the runner's masker, vs the same runners on runs without
+secrets (phases A B B A), and the masker alone with 100 secrets over 64 MB of CI-like log, vs a
+JS loop reading every byte.
 
 `;
 

@@ -1,5 +1,6 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- a bench harness: untyped JSON bodies, IPC messages and autocannon's untyped API */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { browserLogOpen } from './browser-log';
 import { liveFeed } from './feed';
 import { JsonClient } from './lib/http';
@@ -7,10 +8,11 @@ import { LoadPool } from './lib/load';
 import { BenchDatabase, createDatabase, withClient } from './lib/pg';
 import { CpuBreakdown, CpuShares, ProcMonitor } from './lib/procstat';
 import { ADMIN_TOKEN, BARE_APP_MAIN, ORCHESTRATOR_MAIN, orchestratorEnv, ServerProcess, spawnServer } from './lib/server';
-import { chunks, percentile, round, sleep, split, wallMs } from './lib/util';
+import { chunks, ciLogChunks, percentile, round, sleep, split, wallMs } from './lib/util';
 import type { Check, CpuShare, Row, ScenarioResult } from './report-types';
 import type { Scale } from './scale';
 import { containerRuns } from './containers';
+import { cancelLatency, retentionCost } from './ops-scenarios';
 
 export interface Ctx {
   scale: Scale;
@@ -481,10 +483,19 @@ export async function dispatchCycle(ctx: Ctx, s: Scenario): Promise<void> {
       }
     }
 
-    const pg = await pgReference(ctx, s, db, pool, runs, count);
+    // The plain pg loop at 16 and at 64 workers, side by side in this run: the target is 0.8× the
+    // faster of the two (which one wins depends on the machine's load on the day). --tiny uses 8
+    // and 16, to stay within a shared server's connection limit.
+    const pgAt = new Map<number, { rate: number; insertMs: number }>();
+    for (const workers of ctx.scale.mode === 'tiny' ? [8, 16] : [16, 64]) pgAt.set(workers, await pgReference(ctx, s, db, pool, runs, workers));
+    const pg = [...pgAt.values()].reduce((a, b) => (b.rate > a.rate ? b : a));
+    const best = [...pgAt.entries()].find(([, v]) => v === pg)?.[0] ?? count;
     const gw = await graphileReference(ctx, s, db, pool, runs, count);
 
-    s.row({ metric: 'runs/s drained (vs plain pg)', unit: 'runs/s', ours: ours.rate, reference: pg.rate, referenceName: `plain pg SKIP LOCKED, ${count} workers`, target: '≥ 0.8× ref', check: (o, r) => r !== null && o >= 0.8 * r });
+    s.row({ metric: 'runs/s drained (vs the faster plain pg)', unit: 'runs/s', ours: ours.rate, reference: pg.rate, referenceName: `plain pg SKIP LOCKED, ${best} workers`, target: '≥ 0.8× ref', check: (o, r) => r !== null && o >= 0.8 * r });
+    for (const [workers, ref] of pgAt) {
+      s.row({ metric: `runs/s drained (vs plain pg, ${workers} workers)`, unit: 'runs/s', ours: ours.rate, reference: ref.rate, referenceName: `plain pg SKIP LOCKED, ${workers} workers`, target: '—' });
+    }
     s.row({ metric: 'runs/s drained (vs graphile)', unit: 'runs/s', ours: ours.rate, reference: gw.rate, referenceName: `graphile-worker 0.17.3, concurrency ${count}`, target: '≥ 1.5× ref', check: (o, r) => r !== null && o >= 1.5 * r });
     s.row({ metric: `submit ${runs} runs (one request)`, unit: 's', ours: sub.ms / 1000, reference: gw.enqueueMs / 1000, referenceName: 'graphile addJobs', ...submitTarget(runs) });
     s.row({ metric: `runs drained${ours.received < runs ? ` (capped at ${ctx.scale.dispatch.maxSeconds} s)` : ''}`, unit: 'runs', ours: ours.received, reference: runs, referenceName: 'submitted', target: '—' });
@@ -494,6 +505,7 @@ export async function dispatchCycle(ctx: Ctx, s: Scenario): Promise<void> {
     s.bound.push(boundOf('graphile-worker', s.cpu.find((c) => c.phase === 'graphile-worker') as CpuShare, cpuCores()));
     s.raw.ours = { ...ours, submitMs: sub.ms };
     s.raw.plainPg = pg;
+    s.raw.plainPgByWorkers = Object.fromEntries(pgAt);
     s.raw.graphile = gw;
     s.raw.runs = runs;
     s.raw.runners = count;
@@ -841,9 +853,101 @@ export async function tokenRevocation(ctx: Ctx, s: Scenario): Promise<void> {
     s.row({ metric: 'revocation seen by the other process, median', unit: 'ms', ours: percentile(delays, 50), reference: null, referenceName: '', target: '≤ 1000 ms', check: (o) => o <= 1000 });
     s.row({ metric: 'revocation seen by the other process, worst', unit: 'ms', ours: worst, reference: null, referenceName: '', target: '≤ 1000 ms', check: (o) => o <= 1000 });
     s.raw.delaysMs = delays;
+    } finally {
+      await s.cleanup();
+    }
+  }
+
+/**
+ * Scenario 13, secrets: (a) log ingest by runners that mask 10 secrets (the runner's own masker,
+ * runner/dist/mask.js, on every chunk; on the server, runs with secrets take the locked update
+ * path that looks for values in clear) against the same runners streaming runs without secrets,
+ * on one orchestrator; (b) the masker's own throughput with 100 secrets over CI-like log text.
+ */
+export async function secretsScenario(ctx: Ctx, s: Scenario): Promise<void> {
+  const { runners: count, chunkBytes, seconds } = ctx.scale.logs;
+  try {
+    const { db, orch, pool, http, runners } = await oneOrchestrator(ctx, s, 's13', 's13-secrets.cpuprofile', count);
+    const names = Array.from({ length: 10 }, (_, i) => `BENCH_SECRET_${i}`);
+    for (const name of names) {
+      const res = await http.request('PUT', `/api/namespaces/${NAMESPACE}/secrets/${name}`, { value: randomBytes(24).toString('base64url') }, ADMIN_TOKEN);
+      if (res.status !== 201) throw new Error(`PUT secret answered ${res.status}: ${JSON.stringify(res.body)}`);
+    }
+    const phase = async (label: string, secrets: string[]): Promise<{ mbps: number; errors: number; first?: string }> => {
+      ctx.progress(`${count} runners streaming ${chunkBytes / 1024} KiB chunks for ${seconds} s, ${label}`);
+      await submit(http, { repos: Array.from({ length: count }, () => REPO), ...(secrets.length > 0 && { secrets }) });
+      const cpu = new CpuBreakdown([orch.pid], pool.pids).start();
+      const parts = await pool.all('logs', (i) => ({ url: orch.url, runners: chunks(runners, pool.size)[i], chunkBytes, seconds }));
+      s.share(label, cpu.stop());
+      const bytes = parts.reduce((a, p) => a + p.bytes, 0);
+      const span = (Math.max(...parts.map((p) => p.lastAt)) - Math.min(...parts.map((p) => p.firstAt))) / 1000;
+      const t = tallyErrors(parts.map((p) => p.tally));
+      return { mbps: bytes / span / 1e6, errors: t.errors, first: t.first };
+    };
+    // A B B A: neither side always runs on the larger tables or the warmer process.
+    const a1 = await phase('runs without secrets', []);
+    const b1 = await phase('runner masks 10 secrets', names);
+    const b2 = await phase('runner masks 10 secrets, again', names);
+    const a2 = await phase('runs without secrets, again', []);
+    const plain = { mbps: (a1.mbps + a2.mbps) / 2, errors: a1.errors + a2.errors, first: a1.first ?? a2.first };
+    const masked = { mbps: (b1.mbps + b2.mbps) / 2, errors: b1.errors + b2.errors, first: b1.first ?? b2.first };
+    const states = await runStates(db);
+    await orch.stop();
+    s.check('every run finished', states.finished === 4 * count, JSON.stringify(states));
+    s.check('no error responses', plain.errors + masked.errors === 0, `${plain.errors + masked.errors} errors${plain.first ?? masked.first ? ` (${plain.first ?? masked.first})` : ''}`);
+    s.row({
+      metric: 'log MB/s stored, runner masking 10 secrets',
+      unit: 'MB/s',
+      ours: masked.mbps,
+      reference: plain.mbps,
+      referenceName: 'the same runners, runs without secrets',
+      target: '≥ 0.9× ref',
+      check: (o, r) => r !== null && o >= 0.9 * r,
+    });
+
+    const megabytes = ctx.scale.mode === 'full' ? 64 : ctx.scale.mode === 'quick' ? 16 : 4;
+    ctx.progress(`masker: ${megabytes} MB of CI-like log through 100 secrets, 64 KiB writes`);
+    const mask = runnerMask();
+    const values = Array.from({ length: 100 }, () => randomBytes(8 + (randomBytes(1)[0] % 40)).toString('base64url'));
+    const text = Buffer.from(ciLogChunks(16, 64 * 1024, 7).join(''));
+    const writes = Math.ceil((megabytes * 1e6) / (64 * 1024));
+    const masker = new mask.Masker(mask.maskPatterns(values));
+    let out = 0;
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < writes; i++) {
+      const at = (i * 64 * 1024) % (text.length - 64 * 1024);
+      out += masker.write(text.subarray(at, at + 64 * 1024)).length;
+    }
+    out += masker.end().length;
+    const maskSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    // Reference: a JS loop that only reads every byte of the same writes (what a scan cannot beat).
+    let sum = 0;
+    const refStarted = process.hrtime.bigint();
+    for (let i = 0; i < writes; i++) {
+      const at = (i * 64 * 1024) % (text.length - 64 * 1024);
+      const piece = text.subarray(at, at + 64 * 1024);
+      for (let j = 0; j < piece.length; j++) sum += piece[j];
+    }
+    const refSeconds = Number(process.hrtime.bigint() - refStarted) / 1e9;
+    s.check('the masker passes text without secrets unchanged', out === writes * 64 * 1024 && sum > 0, `${out} of ${writes * 64 * 1024} bytes out`);
+    s.row({
+      metric: 'masker throughput, 100 secrets (500 patterns)',
+      unit: 'MB/s',
+      ours: (writes * 64 * 1024) / maskSeconds / 1e6,
+      reference: (writes * 64 * 1024) / refSeconds / 1e6,
+      referenceName: 'a JS loop reading every byte',
+      target: '—',
+    });
+    s.raw.ours = { masked: masked.mbps, plain: plain.mbps, maskerSeconds: maskSeconds, maskerBytes: writes * 64 * 1024 };
   } finally {
     await s.cleanup();
   }
+}
+
+/** The runner's masker, as built (runner/dist/mask.js): the bench measures what runners run. */
+function runnerMask(): { Masker: new (p: Buffer[]) => { write(b: Buffer): Buffer; end(): Buffer }; maskPatterns(v: string[]): Buffer[] } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(join(__dirname, '../../runner/dist/mask.js')) as ReturnType<typeof runnerMask>;
 }
 
 export type ScenarioFn = (ctx: Ctx, s: Scenario) => Promise<void>;
@@ -859,6 +963,9 @@ export const SCENARIOS: Array<{ id: number; name: string; fn: ScenarioFn }> = [
   { id: 8, name: 'container runs', fn: containerRuns },
   { id: 9, name: 'live feed', fn: liveFeed },
   { id: 10, name: 'dashboard log open', fn: browserLogOpen },
+  { id: 11, name: 'cancel latency', fn: cancelLatency },
+  { id: 12, name: 'retention cost', fn: retentionCost },
+  { id: 13, name: 'secrets', fn: secretsScenario },
 ];
 
 export function toResult(s: Scenario, seconds: number, error?: string): ScenarioResult {

@@ -12,6 +12,7 @@ import { MetricsModule } from './metrics/metrics.module';
 import { NamespaceModule } from './namespace/namespace.module';
 import { RunModule } from './run/run.module';
 import { RunnerModule } from './runner/runner.module';
+import { SecretModule } from './secret/secret.module';
 
 @Module({})
 export class AppModule {
@@ -25,6 +26,7 @@ export class AppModule {
         AuthModule,
         MetricsModule,
         NamespaceModule,
+        SecretModule,
         BatchModule,
         RunModule,
         RunnerModule,

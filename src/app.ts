@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { AppModule } from './app.module';
 import { DomainErrorFilter } from './common/error.filter';
 import { QuietLogger } from './common/quiet-logger';
+import { acceptEmptyJsonBodies } from './common/json-bodies';
 import { validationPipe } from './common/validation';
 import type { PulseConfig } from './config/config';
 import type { DatabaseTarget } from './database/data-source-options';
@@ -39,7 +40,14 @@ const LEVELS: Record<PulseConfig['logLevel'], LogLevel[]> = {
  * the e2e tests both use it, so tests run exactly what production runs.
  */
 export async function createApp(config: PulseConfig, options: CreateAppOptions = {}): Promise<PulseApp> {
-  const logger = options.logger === false ? false : new QuietLogger({ logLevels: options.logger ?? LEVELS[config.logLevel] });
+  const logger =
+    options.logger === false
+      ? false
+      : new QuietLogger({
+          logLevels: options.logger ?? LEVELS[config.logLevel],
+          json: config.logFormat === 'json',
+          secrets: [config.adminToken, config.registrationToken, passwordOf(config.databaseUrl)],
+        });
   Logger.overrideLogger(logger);
   let embedded: EmbeddedPostgres | undefined;
   let target: DatabaseTarget;
@@ -62,6 +70,7 @@ export async function createApp(config: PulseConfig, options: CreateAppOptions =
     const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, target), adapter, {
       logger,
     });
+    acceptEmptyJsonBodies(app, config.bodyLimitBytes);
     configureApp(app);
     await serveDashboard(app);
     await app.init();
@@ -76,6 +85,14 @@ export async function createApp(config: PulseConfig, options: CreateAppOptions =
   } catch (err) {
     await embedded?.close().catch(() => undefined);
     throw err;
+  }
+}
+
+function passwordOf(url: string | undefined): string | undefined {
+  try {
+    return url ? decodeURIComponent(new URL(url).password) || undefined : undefined;
+  } catch {
+    return undefined;
   }
 }
 

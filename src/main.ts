@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app';
+import { formatLine } from './common/log-lines';
 import { ConfigError, loadConfig } from './config/config';
 
 /**
@@ -14,12 +15,13 @@ async function main(): Promise<void> {
     loaded = loadConfig(process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`pulse: configuration error: ${err.message}\n`);
+      process.stderr.write(formatLine(process.env.LOG_FORMAT === 'json', `pulse: configuration error: ${err.message}`, 'error'));
       process.exit(2);
     }
     throw err;
   }
   const { config, generated } = loaded;
+  const json = config.logFormat === 'json';
   const pulse = await createApp(config);
   // A deep accept queue: a fleet reconnecting at once (after a restart) queues instead of being reset.
   await pulse.app.listen({ port: config.port, host: config.host, backlog: 4096 });
@@ -28,7 +30,12 @@ async function main(): Promise<void> {
   const address = pulse.app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const base = `${scheme}://${shown}:${port}`;
-  if (generated.adminToken || generated.registrationToken) {
+  if (json && (generated.adminToken || generated.registrationToken)) {
+    // A log shipper gets no secret: the tokens are in the file, readable by this user only.
+    process.stdout.write(
+      formatLine(true, `pulse: first start: tokens were generated and stored in ${config.dataDir}/secrets.json (mode 0600); read them there`),
+    );
+  } else if (generated.adminToken || generated.registrationToken) {
     const lines = [
       '',
       '  First start: tokens were generated and stored in ' + `${config.dataDir}/secrets.json (mode 0600).`,
@@ -39,11 +46,17 @@ async function main(): Promise<void> {
     ];
     process.stdout.write(lines.join('\n') + '\n');
   }
+  if (generated.secretsKeyFile) {
+    process.stdout.write(
+      `pulse: generated the key that encrypts secrets in ${generated.secretsKeyFile} (mode 0600): back it up; ` +
+        'without it, stored secrets cannot be read (or set SECRETS_KEYS, see docs/operations.md)\n',
+    );
+  }
 
   // Written directly (not through the logger) so it shows at every LOG_LEVEL: scripts wait for it.
   const storage = pulse.target.embedded ? `embedded PostgreSQL in ${config.dataDir}` : 'PostgreSQL at DATABASE_URL';
-  process.stdout.write(`pulse: listening on ${base} (storage: ${storage}); Swagger UI: ${base}/api/docs\n`);
-  process.stdout.write(`pulse: dashboard at ${base}/ (sign in with the admin token)\n`);
+  process.stdout.write(formatLine(json, `pulse: listening on ${base} (storage: ${storage}); Swagger UI: ${base}/api/docs`));
+  process.stdout.write(formatLine(json, `pulse: dashboard at ${base}/ (sign in with the admin token)`));
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
@@ -65,6 +78,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`pulse: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(formatLine(process.env.LOG_FORMAT === 'json', `pulse: cannot start: ${err instanceof Error ? err.message : String(err)}`, 'error'));
   process.exit(1);
 });

@@ -100,6 +100,7 @@ describe('scopes: every admin route × every kind of token', () => {
     'put /api/namespaces': { namespace_name: 'team-b', repositories: ['https://example.com/team-b.git'] },
     'post /api/tokens': { name: 'made by the matrix', scopes: ['read'] },
     'post /api/registration-tokens': { name: 'made by the matrix' },
+    'put /api/namespaces/{name}/secrets/{secret}': { value: 'a value set by the matrix' },
   };
 
   /** 'ok' (the route ran: neither 401 nor 403, nor a 5xx) or the status the token must get. */

@@ -80,12 +80,12 @@ describe('Agent (poll loop against a fake orchestrator over HTTP)', () => {
     expect(result).toMatchObject({ status: 'finished', exitCode: 0 });
     expect(fake.log(run.id)).toBe('working\ndone\n');
 
-    // While the run went on, heartbeats said busy and listed it, without a long poll.
+    // While the run went on, heartbeats said busy, listed it, and long-polled (SPEC section 13).
     const busy = fake.heartbeats().filter((h) => h.body.status === 'busy');
     expect(busy.length).toBeGreaterThan(0);
     for (const h of busy) {
       expect(h.body.runs).toEqual([run.id]);
-      expect(h.body.wait).toBeUndefined();
+      expect(h.body.wait).toBe(1);
     }
     // Ready again right after the result.
     const completedAt = fake.completes()[0].at;

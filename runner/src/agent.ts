@@ -4,8 +4,11 @@
  *
  * - Ready (no run): the heartbeat is long-polled (`wait`), so work arrives the moment it is
  *   submitted; the request timeout is longer than the wait.
- * - Busy: a heartbeat per server `interval`, listing the run in `runs` (it renews the lease and
- *   acknowledges the run), and bringing cancels.
+ * - Busy: heartbeats list the run in `runs` (they renew the lease and acknowledge the run) and
+ *   bring cancels. They are long-polled too (`wait`, SPEC section 13): the orchestrator answers
+ *   at once when the run is canceled or times out, else after at most half its RUNNER_DEAD_AFTER,
+ *   and the next one follows at once, so a cancel reaches a silent script within a second and a
+ *   busy runner makes no more requests than one per `interval`. A finished run ends the poll.
  * - Between heartbeats: the server's `interval` minus the time the last one took, plus random
  *   jitter, so a fleet never polls in step. A finished run triggers the next heartbeat at once.
  * - Outages: retried with backoff, forever (retry.ts). 401/403: the runner was deregistered or
@@ -100,12 +103,20 @@ export class Agent {
     this.logger.info('runner started', { runner: this.identity.runnerId });
     while (!this.fatal && !(this.stopping && !this.job)) {
       const started = Date.now();
+      const busyWait = this.job !== undefined && this.options.waitSeconds > 0;
       const reply = await this.heartbeat();
       if (this.fatal) break;
       if (!reply) continue;
       if (reply.token) await this.rotate(reply.token.value);
+      const before = this.job;
       this.handle(reply);
-      await this.pause(this.delayAfter(reply, Date.now() - started));
+      // A run just taken: the busy poll starts at once (it also acknowledges the run).
+      if (!before && this.job && this.options.waitSeconds > 0) continue;
+      const elapsed = Date.now() - started;
+      // A busy poll the orchestrator held (to its end: it did not say anything) is followed by the
+      // next one at once; one answered early, or by an orchestrator without busy polls, paces as usual.
+      if (busyWait && this.job && elapsed >= (Math.min(this.options.waitSeconds, reply.interval) * 1000) / 2) continue;
+      await this.pause(this.delayAfter(reply, elapsed));
     }
     await this.jobDone;
     if (this.fatal) {
@@ -119,7 +130,7 @@ export class Agent {
   /** One heartbeat, retried through outages. Undefined when interrupted or refused. */
   private async heartbeat(): Promise<HeartbeatReply | undefined> {
     const job = this.job;
-    const longPoll = !job && !this.stopping && this.options.waitSeconds > 0;
+    const longPoll = (job !== undefined || !this.stopping) && this.options.waitSeconds > 0;
     const body: HeartbeatRequest = {
       id: this.identity.runnerId,
       status: job ? 'busy' : 'ready',
@@ -132,8 +143,9 @@ export class Agent {
     if (capabilities) Object.assign(body, capabilities);
     if (longPoll) body.wait = this.options.waitSeconds;
     const timeoutMs = (longPoll ? this.options.waitSeconds * 1000 : 0) + this.options.heartbeatTimeoutMarginMs;
-    // Only a ready runner's poll may be interrupted: a busy one must keep renewing its lease.
-    const signal = job ? undefined : this.poll.signal;
+    // Interrupted by a stop, a fatal error, or the end of the run: the loop then heartbeats again
+    // at once (a busy runner keeps renewing its lease).
+    const signal = this.poll.signal;
     try {
       return await retry(() => this.api.heartbeat(body, { timeoutMs, signal }), {
         policy: this.options.retry,

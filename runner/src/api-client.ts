@@ -94,6 +94,8 @@ export interface RunAssignment {
   image?: string;
   /** What the run asked for: cores and MiB (0: no limit). */
   resources?: Partial<Resources>;
+  /** Names of the `env` variables that hold secrets: their values are masked in the log. */
+  masked?: string[];
 }
 
 export interface HeartbeatReply {
@@ -292,6 +294,9 @@ export function parseAssignment(value: unknown): RunAssignment | string {
     env[key] = val;
   }
   const timeout = typeof run.timeout === 'number' && run.timeout > 0 ? run.timeout : 0;
+  if (run.masked !== undefined && (!Array.isArray(run.masked) || !run.masked.every((m) => typeof m === 'string'))) {
+    return 'run.masked is not an array of strings';
+  }
   const attempt = typeof run.attempt === 'number' ? run.attempt : 1;
   return {
     id: run.id as string,
@@ -305,6 +310,7 @@ export function parseAssignment(value: unknown): RunAssignment | string {
     payload: run.payload,
     ...(typeof run.image === 'string' && run.image !== '' && { image: run.image }),
     ...(run.resources !== undefined && run.resources !== null && { resources: numbers(asRecord(run.resources)) }),
+    ...(run.masked !== undefined && { masked: run.masked }),
   };
 }
 

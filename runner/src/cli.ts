@@ -135,7 +135,7 @@ async function start(flags: Flags, env: NodeJS.ProcessEnv): Promise<number> {
   await fs.access(settings.workDir, fsConstants.W_OK).catch(() => {
     throw new UsageError(`work dir ${settings.workDir} is not writable (--work-dir or PULSE_RUNNER_WORK_DIR)`);
   });
-  const logger = createLogger(settings.logLevel);
+  const logger = createLogger(settings.logLevel, undefined, settings.logFormat);
   const support = await ContainerSupport.discover(settings.containers, logger).catch((err: unknown) => {
     throw new UsageError(errorMessage(err));
   });

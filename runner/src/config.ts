@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Executor, Resources } from './api-client';
 import { PULL_POLICIES, type PullPolicy } from './container/executor';
 import type { ContainerChoice } from './container/support';
-import { isLogLevel, type LogLevel } from './logger';
+import { isLogLevel, type LogFormat, type LogLevel } from './logger';
 import { readProxyEnv, type ProxyEnv } from './proxy';
 
 /** A mistake of the user's: the CLI prints `error: <message>` and exits non-zero. */
@@ -51,7 +51,7 @@ export const OPTIONS: OptionSpec[] = [
   { flag: 'ca-file', env: 'PULSE_CA_FILE', type: 'string', value: 'FILE', help: 'trust only the CAs in this PEM file (default: system CAs)', commands: ALL },
   { flag: 'allow-local-repos', env: 'PULSE_RUNNER_ALLOW_LOCAL_REPOS', type: 'boolean', help: 'allow local paths and file:// repositories', commands: ['start'] },
   { flag: 'work-dir', env: 'PULSE_RUNNER_WORK_DIR', type: 'string', value: 'DIR', help: 'where run workspaces are made (default: the system temp dir)', commands: ['register', 'start'] },
-  { flag: 'wait', env: 'PULSE_RUNNER_WAIT', type: 'string', value: 'S', help: 'long-poll seconds of an idle heartbeat, 0 to turn off (default 20)', commands: ['start'] },
+  { flag: 'wait', env: 'PULSE_RUNNER_WAIT', type: 'string', value: 'S', help: 'long-poll seconds of a heartbeat, idle or busy, 0 to turn off (default 20)', commands: ['start'] },
   { flag: 'kill-grace', env: 'PULSE_RUNNER_KILL_GRACE', type: 'string', value: 'S', help: 'seconds between TERM and KILL when a run is stopped (default 10)', commands: ['start'] },
   { flag: 'request-timeout', env: 'PULSE_RUNNER_REQUEST_TIMEOUT', type: 'string', value: 'S', help: 'seconds without an answer before a request is retried (default 30)', commands: ALL },
   { flag: 'container-engine', env: 'PULSE_CONTAINER_ENGINE', type: 'string', value: 'E', help: 'auto, off or unix:///path of a Docker or Podman API socket (default auto)', commands: ['register', 'start'] },
@@ -60,6 +60,7 @@ export const OPTIONS: OptionSpec[] = [
   { flag: 'pull-policy', env: 'PULSE_RUNNER_PULL_POLICY', type: 'string', value: 'P', help: 'if-not-present, always or never (default if-not-present)', commands: ['start'] },
   { flag: 'container-network', env: 'PULSE_RUNNER_CONTAINER_NETWORK', type: 'string', value: 'NET', help: "network of run containers (default: the engine's default)", commands: ['start'] },
   { flag: 'log-level', env: 'PULSE_RUNNER_LOG_LEVEL', type: 'string', value: 'L', help: 'debug, info, warn or error (default info)', commands: ALL },
+  { flag: 'log-format', env: 'PULSE_RUNNER_LOG_FORMAT', type: 'string', value: 'F', help: 'text or json (one JSON object per line) (default text)', commands: ALL },
 ];
 
 export type Flags = Record<string, string | boolean | undefined>;
@@ -84,6 +85,7 @@ interface CommonSettings {
   proxy: ProxyEnv;
   requestTimeoutMs: number;
   logLevel: LogLevel;
+  logFormat: LogFormat;
 }
 
 export interface RegisterSettings extends CommonSettings {
@@ -305,6 +307,8 @@ export function describe(flag: string): string {
 function common(read: Reader, env: NodeJS.ProcessEnv, storedCaFile?: string): CommonSettings {
   const level = read.string('log-level') ?? 'info';
   if (!isLogLevel(level)) throw new UsageError(`${describe('log-level')} must be debug, info, warn or error (got '${level}')`);
+  const format = read.string('log-format') ?? 'text';
+  if (format !== 'text' && format !== 'json') throw new UsageError(`${describe('log-format')} must be text or json (got '${format}')`);
   const caFile = read.string('ca-file') ? resolve(read.string('ca-file') as string) : storedCaFile;
   let ca: Buffer | undefined;
   if (caFile) {
@@ -321,6 +325,7 @@ function common(read: Reader, env: NodeJS.ProcessEnv, storedCaFile?: string): Co
     proxy: readProxyEnv(env),
     requestTimeoutMs: parseSeconds(read.string('request-timeout') ?? '30', 'request-timeout', 1, 3600) * 1000,
     logLevel: level,
+    logFormat: format,
   };
 }
 

@@ -115,7 +115,7 @@ export class Job {
     try {
       workspace = await fs.mkdtemp(join(this.options.workDir, 'pulse-run-'));
       await Promise.all(['log', 'tmp'].map((dir) => fs.mkdir(join(workspace as string, dir), { mode: 0o700 })));
-      const spool = await LogSpool.create(join(workspace, 'log'));
+      const spool = await LogSpool.create(join(workspace, 'log'), maskedValues(run));
       this.spool = spool;
       shipper = new LogShipper(spool, this.api, this.runnerId, run, this.options, {
         onCancel: () => this.cancel(),
@@ -292,6 +292,11 @@ export class Job {
     this.logger.warn('run dropped without a result', { run: this.id, reason, seconds: seconds(started) });
     return { kind: 'dropped', reason };
   }
+}
+
+/** The values of the run's secrets (the `env` variables named in `masked`), to mask in its log. */
+function maskedValues(run: RunAssignment): string[] {
+  return (run.masked ?? []).map((name) => run.env[name]).filter((v): v is string => typeof v === 'string' && v !== '');
 }
 
 /**

@@ -16,6 +16,23 @@ async function spoolWith(...writes: Buffer[]): Promise<LogSpool> {
 }
 
 describe('LogSpool', () => {
+  it("masks the run's secrets before the log is cut, holding back only what could start one", async () => {
+    const dir = tempDir();
+    const spool = await LogSpool.create(dir, ['hunter2-secret']);
+    const write = async (text: string): Promise<void> => {
+      appendFileSync(join(dir, 'output.raw'), text);
+      await spool.ingest();
+    };
+    await write('login with hunt');
+    expect((await spool.read(0, 100)).text).toBe('login with ');
+    await write('er2-secret ok\nnext hunter');
+    expect((await spool.read(0, 100)).text).toBe('login with [MASKED] ok\nnext ');
+    await spool.finish();
+    expect((await spool.read(0, 100)).text).toBe('login with [MASKED] ok\nnext hunter');
+    expect(spool.size).toBe(Buffer.byteLength('login with [MASKED] ok\nnext hunter'));
+    await spool.close();
+  });
+
   it('decodes a character split between two writes of the process', async () => {
     const euro = Buffer.from('€', 'utf8'); // 3 bytes
     const spool = await spoolWith(Buffer.concat([Buffer.from('a'), euro.subarray(0, 1)]), euro.subarray(1));

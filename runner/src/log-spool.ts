@@ -8,11 +8,16 @@
  *   exactly what the orchestrator is sent, and the only thing offsets and `logBytes` count,
  *   so re-reading any byte range of it after a 416 yields the very bytes sent before.
  *
+ * Secrets (the run's `masked` variables) are masked on the way from the first file to the
+ * second (mask.ts), so `output.log`, every chunk cut from it and every offset are of the masked
+ * log. The masker holds back at most the longest secret form minus one byte until it knows.
+ *
  * Memory holds offsets only; the bound on unsent log is the disk.
  */
 import { promises as fs, openSync, writeSync, closeSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { Masker, maskPatterns } from './mask';
 
 const READ_BLOCK = 64 * 1024;
 
@@ -38,15 +43,18 @@ export class LogSpool {
     private readonly rawPath: string,
     private readonly textPath: string,
     private readonly text: fs.FileHandle,
+    private readonly masker: Masker | undefined,
   ) {
     // O_APPEND: writes from the processes and from note() never overwrite each other.
     this.rawFd = openSync(rawPath, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
   }
 
-  static async create(dir: string): Promise<LogSpool> {
+  /** `secrets`: values to mask in the log (none: the log passes as it is). */
+  static async create(dir: string, secrets: string[] = []): Promise<LogSpool> {
     const textPath = join(dir, 'output.log');
     const text = await fs.open(textPath, 'w+', 0o600);
-    return new LogSpool(join(dir, 'output.raw'), textPath, text);
+    const masker = secrets.length > 0 ? new Masker(maskPatterns(secrets)) : undefined;
+    return new LogSpool(join(dir, 'output.raw'), textPath, text, masker);
   }
 
   /** Bytes of sanitised log produced so far (what `logBytes` reports once finished). */
@@ -74,6 +82,7 @@ export class LogSpool {
     this.finished = true;
     closeSync(this.rawFd);
     await this.append(this.decoder.end());
+    if (this.masker) await this.appendBytes(this.masker.end());
   }
 
   /**
@@ -121,6 +130,11 @@ export class LogSpool {
   private async append(text: string): Promise<void> {
     if (text === '') return;
     const bytes = Buffer.from(text, 'utf8');
+    await this.appendBytes(this.masker ? this.masker.write(bytes) : bytes);
+  }
+
+  private async appendBytes(bytes: Buffer): Promise<void> {
+    if (bytes.length === 0) return;
     await this.text.write(bytes, 0, bytes.length, this.textSize);
     this.textSize += bytes.length;
   }

@@ -25,6 +25,7 @@ const DESCRIPTIONS: Record<number, string> = {
   403: 'Runner deregistered (blacklisted), or the id does not match the token',
   404: 'No such thing',
   409: 'Conflict with the current state (stale lease, final run, ...)',
+  410: 'Removed on purpose (a log dropped by LOG_RETENTION_DAYS)',
   413: 'Body over its limit',
   416: 'Log offset gap: resend from expectedOffset',
   429: 'Over the rate limit; see Retry-After',

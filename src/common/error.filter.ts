@@ -9,6 +9,7 @@ const STATUS_TEXT: Record<number, string> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   409: 'Conflict',
+  410: 'Gone',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   416: 'Range Not Satisfiable',
@@ -29,6 +30,8 @@ function statusOf(kind: DomainErrorKind): number {
       return 404;
     case 'conflict':
       return 409;
+    case 'gone':
+      return 410;
     case 'offset-gap':
       return 416;
     case 'rate-limited':
@@ -83,6 +86,14 @@ function isUnstorableText(err: unknown): boolean {
   return typeof code === 'string' && UNSTORABLE_TEXT_CODES.has(code);
 }
 
+/**
+ * A JSON parser's message without the excerpt of the body it quotes (Node's JSON.parse cites the
+ * text): the body may hold a secret's value, which no error message may ever contain.
+ */
+function withoutQuotes(message: string): string {
+  return message.replace(/".*"/s, '"…"').replace(/token '.+?'/s, 'token');
+}
+
 export interface ErrorBody {
   statusCode: number;
   message: string | string[];
@@ -134,12 +145,12 @@ export function toErrorBody(exception: unknown, logger: Logger): { body: ErrorBo
     let message = typeof fastifyError.message === 'string' ? fastifyError.message : 'Bad request';
     if (statusCode === 413) message = 'Request body is larger than the limit';
     if (fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || /JSON/.test(message)) {
-      message = `Body is not valid JSON: ${message}`;
+      message = `Body is not valid JSON: ${withoutQuotes(message)}`;
     }
     return { body: { statusCode, message, error: STATUS_TEXT[statusCode] ?? 'Error' }, headers };
   }
   if (exception instanceof SyntaxError) {
-    return { body: { statusCode: 400, message: `Body is not valid JSON: ${exception.message}`, error: 'Bad Request' }, headers };
+    return { body: { statusCode: 400, message: `Body is not valid JSON: ${withoutQuotes(exception.message)}`, error: 'Bad Request' }, headers };
   }
   if (isUnstorableText(exception)) {
     return {

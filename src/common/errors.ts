@@ -14,6 +14,7 @@ export type DomainErrorKind =
   | 'forbidden'
   | 'not-found'
   | 'conflict'
+  | 'gone'
   | 'offset-gap'
   | 'rate-limited'
   | 'unavailable';
@@ -40,6 +41,11 @@ export class NotFound extends DomainError {
 
 export class Conflict extends DomainError {
   readonly kind = 'conflict';
+}
+
+/** It existed and was removed on purpose (a log dropped by LOG_RETENTION_DAYS). */
+export class Gone extends DomainError {
+  readonly kind = 'gone';
 }
 
 /** A stale or foreign `messageId`: the caller no longer holds the run's lease. */

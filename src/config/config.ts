@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { formatKey, KeyRingError, newKey, parseKeyRing, type SecretKey } from '../secret/secret-crypto';
 
 /**
  * Pulse's whole configuration: one typed object, validated once at boot from the environment
@@ -42,6 +43,14 @@ export interface PulseConfig {
   eventsRetention: number;
   /** Seconds without a frame after which a feed or log stream gets a keep-alive comment. */
   eventsKeepAlive: number;
+  /** LOG_FORMAT: `text` (Nest's coloured lines) or `json` (one JSON object per line, for log shippers). */
+  logFormat: 'text' | 'json';
+  /** LOG_RETENTION_DAYS: logs of runs final for longer are dropped; 0 keeps them forever. */
+  logRetentionDays: number;
+  /** RUN_RETENTION_DAYS: runs final for longer are deleted (and batches left empty); 0 keeps them forever. */
+  runRetentionDays: number;
+  /** SECRETS_KEYS: the first key encrypts secrets, every key decrypts (src/secret/). */
+  secretsKeys: SecretKey[];
 }
 
 export class ConfigError extends Error {}
@@ -61,6 +70,16 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
     throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
   }
   return value;
+}
+
+/** A number of days, fractions allowed (tests use a few seconds' worth); 0 means forever. */
+function days(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+(\.\d+)?$/.test(raw.trim()) || Number(raw.trim()) > 36500) {
+    throw new ConfigError(`${name} must be a number of days between 0 (forever) and 36500, got "${raw}"`);
+  }
+  return Number(raw.trim());
 }
 
 /** Like `int`, but seconds may be fractional so tests can use sub-second intervals. */
@@ -89,6 +108,30 @@ function token(env: Env, name: string): string | undefined {
 export interface GeneratedSecrets {
   adminToken?: string;
   registrationToken?: string;
+  /** The path of a secrets key generated on this start (the key itself is never printed). */
+  secretsKeyFile?: string;
+}
+
+const SECRETS_KEY_FILE = 'secrets.key';
+
+/**
+ * The key ring: SECRETS_KEYS, else the one key kept in `DATA_DIR/secrets.key` (mode 0600),
+ * generated on the first start. A bad value names the variable (or the file), never a key.
+ */
+function loadKeyRing(env: Env, dataDir: string): { ring: SecretKey[]; generatedFile?: string } {
+  try {
+    if (env.SECRETS_KEYS) return { ring: parseKeyRing(env.SECRETS_KEYS) };
+    const path = join(dataDir, SECRETS_KEY_FILE);
+    if (existsSync(path)) return { ring: parseKeyRing(readFileSync(path, 'utf8').trim(), path) };
+    const key = newKey('default');
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(path, formatKey(key) + '\n', { mode: 0o600, flag: 'wx' });
+    chmodSync(path, 0o600);
+    return { ring: [key], generatedFile: path };
+  } catch (err) {
+    if (err instanceof KeyRingError) throw new ConfigError(err.message);
+    throw err;
+  }
 }
 
 /**
@@ -98,7 +141,7 @@ export interface GeneratedSecrets {
 function loadOrGenerateSecrets(
   dataDir: string,
   need: { admin: boolean; registration: boolean },
-): { secrets: Required<GeneratedSecrets>; generated: GeneratedSecrets } {
+): { secrets: Required<Omit<GeneratedSecrets, 'secretsKeyFile'>>; generated: GeneratedSecrets } {
   const path = join(dataDir, SECRETS_FILE);
   let stored: GeneratedSecrets = {};
   if (existsSync(path)) {
@@ -159,6 +202,10 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   if (!['error', 'warn', 'log', 'debug'].includes(logLevel)) {
     throw new ConfigError('LOG_LEVEL must be one of error, warn, log, debug');
   }
+  const logFormat = (env.LOG_FORMAT || 'text') as PulseConfig['logFormat'];
+  if (!['text', 'json'].includes(logFormat)) {
+    throw new ConfigError('LOG_FORMAT must be text or json');
+  }
 
   const config: PulseConfig = {
     port: int(env, 'PORT', 3000, 0, 65535),
@@ -184,6 +231,10 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     runnerTokenTtl: seconds(env, 'RUNNER_TOKEN_TTL', 2592000, 0, 10 * 365 * 86400),
     eventsRetention: seconds(env, 'EVENTS_RETENTION', 86400, 0.001, 365 * 86400),
     eventsKeepAlive: seconds(env, 'EVENTS_KEEPALIVE', 15, 0.05, 3600),
+    logFormat,
+    logRetentionDays: days(env, 'LOG_RETENTION_DAYS', 30),
+    runRetentionDays: days(env, 'RUN_RETENTION_DAYS', 0),
+    secretsKeys: [],
   };
   if (config.runnerDeadAfter <= config.heartbeatInterval) {
     throw new ConfigError('RUNNER_DEAD_AFTER must be longer than HEARTBEAT_INTERVAL');
@@ -199,5 +250,8 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     config.registrationToken ||= loaded.secrets.registrationToken;
     generated = loaded.generated;
   }
+  const keys = loadKeyRing(env, dataDir);
+  config.secretsKeys = keys.ring;
+  if (keys.generatedFile) generated = { ...generated, secretsKeyFile: keys.generatedFile };
   return { config, generated };
 }

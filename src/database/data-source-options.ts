@@ -2,7 +2,9 @@ import type { DataSourceOptions } from 'typeorm';
 import { Init1763900000000 } from './migrations/1763900000000-Init';
 import { LogChunkDeflate1764000000000 } from './migrations/1764000000000-LogChunkDeflate';
 import { Events1764100000000 } from './migrations/1764100000000-Events';
+import { Retention1764200000000 } from './migrations/1764200000000-Retention';
 import { RunContainers1764300000000 } from './migrations/1764300000000-RunContainers';
+import { Secrets1764400000000 } from './migrations/1764400000000-Secrets';
 import { Tokens1764500000000 } from './migrations/1764500000000-Tokens';
 import { PendingReasonInSql1764600000000 } from './migrations/1764600000000-PendingReasonInSql';
 
@@ -25,7 +27,9 @@ export function dataSourceOptions(target: DatabaseTarget): DataSourceOptions {
       Init1763900000000,
       LogChunkDeflate1764000000000,
       Events1764100000000,
+      Retention1764200000000,
       RunContainers1764300000000,
+      Secrets1764400000000,
       Tokens1764500000000,
       PendingReasonInSql1764600000000,
     ],

@@ -19,6 +19,15 @@ const FORGET_CHANNEL = 'pulse_forget';
 const EVENTS_CHANNEL = 'pulse_events';
 /** How long "no run waits at all" may be trusted without a new look (announcements end it at once). */
 const EMPTY_TRUST_MS = 1000;
+/** Carries runner ids (comma-separated) whose busy long poll must answer now: a run of theirs was canceled or timed out. */
+const RUNNER_WAKE_CHANNEL = 'pulse_runner_wake';
+/** Runner ids per NOTIFY: a payload must stay under PostgreSQL's 8000 bytes. */
+const IDS_PER_NOTIFY = 200;
+/** Past this many remembered wake-ups the memory starts over, waking every busy poll once. */
+const MAX_REMEMBERED_WAKES = 100_000;
+
+/** Why a busy runner's long poll is answered early. `instances` is kept for section 10 (instance list changed). */
+export type RunnerWakeReason = 'cancel' | 'timeout' | 'instances' | 'changed';
 
 /**
  * Handed to a woken waiter. If it finds no work for itself it calls `pass()`, which wakes the
@@ -60,6 +69,13 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
   private readonly goneListeners: Array<(runnerId: string | null) => void> = [];
   private readonly forgetListeners = new Map<string, Array<(id: string | null) => void>>();
   private readonly eventListeners: Array<() => void> = [];
+  /** Busy long polls, by runner id: each resolves true when woken, false on time-out or shutdown. */
+  private readonly runnerWaiters = new Map<string, Set<(woken: boolean) => void>>();
+  /** Counts runner wake-ups; `lastRunnerWake` remembers the count at each runner's last one. */
+  private runnerWakes = 0;
+  private readonly lastRunnerWake = new Map<string, number>();
+  /** The count at the last "wake every busy poll" (a missed notification is possible). */
+  private allRunnersWokenAt = 0;
 
   constructor(@Inject(DATABASE_TARGET) private readonly target: DatabaseTarget) {}
 
@@ -73,6 +89,7 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
       if (msg.channel === GONE_CHANNEL) this.runnerChanged(msg.payload ?? null);
       else if (msg.channel === FORGET_CHANNEL) this.forgot(msg.payload ?? '');
       else if (msg.channel === EVENTS_CHANNEL) this.eventsSequenced();
+      else if (msg.channel === RUNNER_WAKE_CHANNEL) this.wakeRunnersHere(msg.payload ? msg.payload.split(',') : null);
       else this.wake(Number(msg.payload) || 1);
     });
     client.on('error', (err) => {
@@ -86,6 +103,7 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
       await client.query(`LISTEN ${GONE_CHANNEL}`);
       await client.query(`LISTEN ${FORGET_CHANNEL}`);
       await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+      await client.query(`LISTEN ${RUNNER_WAKE_CHANNEL}`);
       this.listener = client;
       // Anything submitted or deregistered while we were not listening: let every waiter look
       // once, and forget every cached runner.
@@ -215,6 +233,84 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
 
   private runnerChanged(runnerId: string | null): void {
     for (const listener of this.goneListeners) listener(runnerId);
+    // A deregistered runner's busy poll answers now (with its 403 on the next heartbeat); "every
+    // runner" means notifications may have been missed, so every busy poll looks again.
+    this.wakeRunnersHere(runnerId ? [runnerId] : null);
+  }
+
+  /**
+   * Answers the busy long polls of these runners now, in whichever process holds them (NOTIFY on
+   * PostgreSQL, after the caller's commit; in process on the embedded database). `reason` is for
+   * the reader: every wake-up makes the poll look at the runner's runs again and answer.
+   */
+  async wakeRunners(
+    runnerIds: Array<string | null>,
+    _reason: RunnerWakeReason,
+    notify: (sql: string, params: unknown[]) => Promise<unknown>,
+  ): Promise<void> {
+    const ids = [...new Set(runnerIds.filter((id): id is string => typeof id === 'string' && id.length > 0))];
+    if (ids.length === 0) return;
+    if (this.target.embedded) {
+      this.wakeRunnersHere(ids);
+      return;
+    }
+    for (let i = 0; i < ids.length; i += IDS_PER_NOTIFY) {
+      await notify(`SELECT pg_notify($1, $2)`, [RUNNER_WAKE_CHANNEL, ids.slice(i, i + IDS_PER_NOTIFY).join(',')]);
+    }
+  }
+
+  /** Changes at every runner wake-up; read it before looking at a runner's runs, pass it to waitForRunner. */
+  get runnerEpoch(): number {
+    return this.runnerWakes;
+  }
+
+  /**
+   * Waits up to `ms` for a wake-up of this runner: true when woken (also when one came after
+   * `since`, a runnerEpoch reading taken before the caller looked), false on time-out or shutdown.
+   */
+  waitForRunner(runnerId: string, ms: number, since: number): Promise<boolean> {
+    if ((this.lastRunnerWake.get(runnerId) ?? 0) > since || this.allRunnersWokenAt > since) return Promise.resolve(true);
+    if (this.closed || ms <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      let waiters = this.runnerWaiters.get(runnerId);
+      // A runner has one heartbeat in flight: an older poll here was left by its runner (its run
+      // ended, or the connection dropped). It ends now, unanswered, instead of holding on.
+      if (waiters) for (const done of [...waiters]) done(false);
+      waiters = this.runnerWaiters.get(runnerId);
+      if (!waiters) this.runnerWaiters.set(runnerId, (waiters = new Set()));
+      const own = waiters;
+      const done = (woken: boolean): void => {
+        clearTimeout(timer);
+        own.delete(done);
+        if (own.size === 0 && this.runnerWaiters.get(runnerId) === own) this.runnerWaiters.delete(runnerId);
+        resolve(woken);
+      };
+      const timer = setTimeout(() => done(false), ms);
+      own.add(done);
+    });
+  }
+
+  /** How many busy long polls wait in this process (for metrics). */
+  get busyWaiting(): number {
+    let n = 0;
+    for (const set of this.runnerWaiters.values()) n += set.size;
+    return n;
+  }
+
+  /** Wakes the busy polls of these runners in this process; null wakes all of them. */
+  private wakeRunnersHere(runnerIds: string[] | null): void {
+    const seq = ++this.runnerWakes;
+    if (runnerIds === null || this.lastRunnerWake.size > MAX_REMEMBERED_WAKES) {
+      this.lastRunnerWake.clear();
+      this.allRunnersWokenAt = seq;
+      for (const set of [...this.runnerWaiters.values()]) for (const done of [...set]) done(true);
+      return;
+    }
+    for (const id of runnerIds) {
+      this.lastRunnerWake.set(id, seq);
+      const set = this.runnerWaiters.get(id);
+      if (set) for (const done of [...set]) done(true);
+    }
   }
 
   /**
@@ -256,6 +352,7 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
   /** Answers every pending long poll at once (shutdown). */
   releaseAll(): void {
     for (const waiter of this.waiters.splice(0)) waiter.resolve(null);
+    for (const set of [...this.runnerWaiters.values()]) for (const done of [...set]) done(false);
   }
 
   /** Before the HTTP server closes: answer the waiting long polls so it need not wait for them. */

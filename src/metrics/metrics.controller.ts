@@ -63,6 +63,11 @@ export class MetricsController {
         help: 'Event feed streams (GET /api/events) open on this process',
         samples: [{ labels: {}, value: this.feed.readers }],
       },
+      {
+        name: 'pulse_busy_polls_waiting',
+        help: 'Heartbeats of busy runners held open until one of their runs is canceled or times out, in this process',
+        samples: [{ labels: {}, value: this.signal.busyWaiting }],
+      },
     ]);
   }
 }

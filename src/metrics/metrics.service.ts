@@ -29,6 +29,7 @@ export class MetricsService {
     this.define('pulse_dispatches_total', 'Runs handed to runners (first offers, not re-offers)');
     this.define('pulse_log_bytes_total', 'Log bytes received from runners');
     this.define('pulse_sweeps_total', 'Runs and runners changed by sweeps, by reason');
+    this.define('pulse_retention_deleted_total', 'Run logs pruned, runs and batches deleted by retention');
     this.define('pulse_rate_limited_total', 'Runner requests refused with 429');
     this.loopDelay.enable();
   }

@@ -190,6 +190,11 @@ export class DispatchService {
     return undefined;
   }
 
+  /** Of the runs a runner listed, those it must stop (canceled, timed out, not its own); read only. */
+  toStop(runnerId: string, listed: string[]): Promise<string[]> {
+    return this.runs.toCancel(this.db.manager, runnerId, listed);
+  }
+
   /** Releases every run a runner holds (deregistered or dead). */
   releaseAll(tx: EntityManager, runnerId: string, reason: string): Promise<Array<{ id: string; state: string }>> {
     return this.runs.release(tx, runnerId, reason, null, 'all');

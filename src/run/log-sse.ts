@@ -1,5 +1,5 @@
 import { sseFrame, SseStream } from '../common/sse';
-import { followLog } from './log-follow';
+import { followLogParts } from './log-follow';
 import type { LogService } from './log.service';
 import type { RunState } from './run-state';
 
@@ -36,26 +36,35 @@ export async function streamLogEvents(
   shutdown: AbortSignal,
 ): Promise<void> {
   const stop = AbortSignal.any([stream.closed, shutdown]);
-  let offset = from;
+  // Bytes of a character cut by the end of a part, and the position they start at.
   let carry = Buffer.alloc(0);
-  const send = async (bytes: Buffer): Promise<boolean> => {
-    const text = bytes.toString('utf8');
-    const frame = sseFrame('log', JSON.stringify({ offset, text }), offset + bytes.length);
-    offset += bytes.length;
-    return stream.send(frame);
-  };
+  let carryPos = from;
+  const send = (pos: number, bytes: Buffer, next: number): Promise<boolean> =>
+    stream.send(sseFrame('log', JSON.stringify({ offset: pos, text: bytes.toString('utf8') }), next));
   try {
-    for await (const chunk of followLog(logs, runId, from, stateOf, stop) as AsyncIterable<Buffer>) {
-      let bytes = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+    for await (const part of followLogParts(logs, runId, from, stateOf, stop)) {
+      if (part.next !== part.pos + part.data.length) {
+        // The marker line of a log past LOG_MAX_BYTES: one frame that stands for the dropped range
+        // (its id is the first kept tail byte). What was carried ends the head: send it as it is.
+        if (carry.length > 0 && !(await send(carryPos, carry, carryPos + carry.length))) return;
+        carry = Buffer.alloc(0);
+        if (!(await send(part.pos, part.data, part.next))) return;
+        carryPos = part.next;
+        continue;
+      }
+      let bytes = carry.length > 0 ? Buffer.concat([carry, part.data]) : part.data;
+      let pos = carry.length > 0 ? carryPos : part.pos;
       for (let cut = utf8Boundary(bytes.subarray(0, FRAME_BYTES)); cut > 0; cut = utf8Boundary(bytes.subarray(0, FRAME_BYTES))) {
-        if (!(await send(bytes.subarray(0, cut)))) return;
+        if (!(await send(pos, bytes.subarray(0, cut), pos + cut))) return;
         bytes = bytes.subarray(cut);
+        pos += cut;
       }
       carry = Buffer.from(bytes);
+      carryPos = pos;
     }
     if (stop.aborted) return;
     // The run is final and everything stored was read: what is left is not valid UTF-8 anyway.
-    if (carry.length > 0 && !(await send(carry))) return;
+    if (carry.length > 0 && !(await send(carryPos, carry, carryPos + carry.length))) return;
     await stream.send(sseFrame('end', JSON.stringify({ state: await stateOf() })));
   } finally {
     stream.end();

@@ -28,7 +28,7 @@ import { CurrentCaller } from '../auth/caller.decorator';
 import { RequireScope } from '../auth/require-scope.decorator';
 import type { Caller } from '../auth/scopes';
 import { ApiErrors } from '../common/api-errors';
-import { InvalidInput } from '../common/errors';
+import { Gone, InvalidInput } from '../common/errors';
 import { Page } from '../common/pagination';
 import { SseStream } from '../common/sse';
 import type { PulseConfig } from '../config/config';
@@ -111,7 +111,7 @@ export class RunController {
   @ApiProduces('text/plain', 'text/event-stream')
   @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'SSE follow only: resume at this byte offset' })
   @ApiOkResponse({ description: 'The log bytes (or, as SSE, log frames then an end frame)', schema: { type: 'string' } })
-  @ApiErrors(400, 401, 404)
+  @ApiErrors(400, 401, 404, 410)
   async log(
     @Param('id', new ParseUUIDPipe()) id: string,
     @Query() query: LogQuery,
@@ -128,6 +128,9 @@ export class RunController {
       resume = Number(lastEventId.trim());
     }
     const run = await this.runs.mustFind(id, caller);
+    if (run.logs_pruned) {
+      throw new Gone(`the log of run ${id} was dropped: the run became final longer ago than LOG_RETENTION_DAYS`);
+    }
     const from = resume ?? query.offset ?? 0;
     const stateOf = async (): Promise<RunState> => (await this.runs.mustFind(id, caller)).state;
     if (sse) {

@@ -20,7 +20,7 @@ import {
 import { IMAGE_REFERENCE, IMAGE_REFERENCE_MAX, IMAGE_REFERENCE_MESSAGE } from '../common/image-reference';
 import { PageQuery } from '../common/pagination';
 import { IsEnvMap, IsScript, NoNul } from '../common/validators';
-import { NAME_PATTERN } from '../common/validation';
+import { ENV_NAME_PATTERN, NAME_PATTERN } from '../common/validation';
 import { RUN_STATES, RunState } from './run-state';
 import type { RunRow } from './run.entity';
 
@@ -168,6 +168,18 @@ export class SubmitRunsRequest {
   @MaxLength(IMAGE_REFERENCE_MAX)
   @Matches(IMAGE_REFERENCE, { message: `image ${IMAGE_REFERENCE_MESSAGE}` })
   image?: string;
+  @ApiPropertyOptional({
+    type: [String],
+    description: "Names of the namespace's secrets the runs receive (in env, masked in logs); a name it lacks: 400",
+    example: ['DEPLOY_TOKEN'],
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(100)
+  @IsString({ each: true })
+  @Matches(ENV_NAME_PATTERN, { each: true, message: 'secrets must be environment variable names (^[A-Za-z_][A-Za-z0-9_]*$)' })
+  @MaxLength(255, { each: true })
+  secrets?: string[];
 }
 
 export class SubmitRunsResponse {
@@ -255,9 +267,11 @@ export class RunDetail extends RunSummary {
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, description: 'Values hidden' })
   env: Record<string, string>;
   @ApiProperty({ type: [String], description: 'The script lines' }) script: string[];
+  @ApiProperty({ type: [String], description: 'Names of the secrets the run receives (never their values)' }) secrets: string[];
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) cancel_requested_at: string | null;
   @ApiProperty({ type: String, nullable: true, description: 'The container image it runs in; null: the shell executor' })
   image: string | null;
+  @ApiProperty({ description: 'True when LOG_RETENTION_DAYS dropped the log (it answers 410)' }) logs_pruned: boolean;
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -295,7 +309,9 @@ export function mapRunDetail(row: RunRow, pendingReason: string | null): RunDeta
     reason: row.reason,
     env: Object.fromEntries(Object.keys(row.env).map((k) => [k, '***'])),
     script: row.script,
+    secrets: row.secrets ?? [],
     cancel_requested_at: iso(row.cancel_requested_at),
     image: row.image,
+    logs_pruned: row.logs_pruned === true,
   };
 }

@@ -34,12 +34,15 @@ export class Run {
   @Column('jsonb', { nullable: true }) result: Record<string, unknown> | null;
   @Column('bigint', { name: 'log_offset' }) logOffset: string;
   @Column('bigint', { name: 'log_stored' }) logStored: string;
+  @Column('boolean', { name: 'logs_pruned' }) logsPruned: boolean;
   @Column('timestamptz', { name: 'created_at' }) createdAt: Date;
   @Column('timestamptz', { name: 'dispatched_at', nullable: true }) dispatchedAt: Date | null;
   @Column('timestamptz', { name: 'started_at', nullable: true }) startedAt: Date | null;
   @Column('timestamptz', { name: 'finished_at', nullable: true }) finishedAt: Date | null;
   @Column({ type: 'bigint', insert: false, update: false }) seq: string;
   @Column('text', { nullable: true }) image: string | null;
+  /** Names of the namespace's secrets the run receives (values only in its assignment). */
+  @Column('text', { array: true }) secrets: string[];
 }
 
 /** A `run` row as plain SQL returns it. */
@@ -70,10 +73,12 @@ export interface RunRow {
   result: Record<string, unknown> | null;
   log_offset: string;
   log_stored: string;
+  logs_pruned: boolean;
   created_at: Date;
   dispatched_at: Date | null;
   started_at: Date | null;
   finished_at: Date | null;
   seq: string;
   image: string | null;
+  secrets: string[];
 }

@@ -49,6 +49,8 @@ export interface SubmissionSettings {
   disk: number;
   priority: number;
   maxAttempts: number;
+  /** Names of the namespace's secrets every run of the submission receives. */
+  secrets: string[];
 }
 
 /** `WHERE` fragment: the waiting run `r` fits the runner whose capacity is $1..$5. */
@@ -75,8 +77,8 @@ export class RunRepository {
   async insertMany(tx: EntityManager, s: SubmissionSettings, runs: NewRun[]): Promise<void> {
     await tx.query(
       `INSERT INTO run (id, batch_id, namespace, repo, script, env, payload, timeout, labels, framework,
-                        res_cpu, res_memory, res_disk, priority, max_attempts, image)
-       SELECT u.id, $5, $6, u.repo, $7, u.env, u.payload, $8, $9, $10, $11, $12, $13, $14, $15, u.image
+                        res_cpu, res_memory, res_disk, priority, max_attempts, image, secrets)
+       SELECT u.id, $5, $6, u.repo, $7, u.env, u.payload, $8, $9, $10, $11, $12, $13, $14, $15, u.image, $17
        FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $16::text[]) WITH ORDINALITY AS u(id, repo, env, payload, image, n)
        ORDER BY u.n`,
       [
@@ -96,6 +98,7 @@ export class RunRepository {
         s.priority,
         s.maxAttempts,
         runs.map((r) => r.image),
+        s.secrets,
       ],
     );
   }

@@ -11,7 +11,9 @@ import { DEFAULT_LIMIT, Page } from '../common/pagination';
 import type { PulseConfig } from '../config/config';
 import { PULSE_CONFIG } from '../config/config.module';
 import { WorkSignal } from '../database/work-signal';
+import { returned } from '../common/sql';
 import { NamespaceService } from '../namespace/namespace.service';
+import { SecretService } from '../secret/secret.service';
 import { isFinal, RunState } from './run-state';
 import { mapRunDetail, mapRunSummary, RunDetail, RunListQuery, RunSummary, SubmitRunsRequest } from './run.dto';
 import type { RunRow } from './run.entity';
@@ -29,6 +31,7 @@ export class RunService {
     @Inject(PULSE_CONFIG) private readonly config: PulseConfig,
     private readonly cursors: Cursors,
     private readonly audit: AuditService,
+    private readonly secrets: SecretService,
   ) {}
 
   /**
@@ -48,6 +51,8 @@ export class RunService {
       );
       if (!rows.length) throw new NotFound(`namespace "${req.namespace}" does not exist`);
       const runs = this.plan(req, new Set(rows[0].repositories), rows[0].repositories);
+      const secrets = [...new Set(req.secrets ?? [])];
+      await this.checkSecrets(tx, req, runs, secrets);
       await this.batches.create(tx, batchId, req.namespace);
       await this.runs.insertMany(
         tx,
@@ -63,6 +68,7 @@ export class RunService {
           disk: req.resources?.disk ?? 0,
           priority: req.priority ?? 0,
           maxAttempts: req.max_attempts ?? this.config.maxAttempts,
+          secrets,
         },
         runs,
       );
@@ -74,6 +80,19 @@ export class RunService {
       return runs;
     });
     return { batch_id: batchId, runs: planned.map((r) => r.id) };
+  }
+
+  /** Every named secret exists in the namespace, and no env of the submission sets one of them. */
+  private async checkSecrets(tx: EntityManager, req: SubmitRunsRequest, runs: NewRun[], secrets: string[]): Promise<void> {
+    if (secrets.length === 0) return;
+    const missing = await this.secrets.firstMissing((sql, params) => tx.query(sql, params), req.namespace, secrets);
+    if (missing !== undefined) {
+      throw new InvalidInput(`secrets.${(req.secrets ?? []).indexOf(missing)} "${missing}" is not a secret of namespace "${req.namespace}"`);
+    }
+    for (const run of runs) {
+      const clash = secrets.find((name) => Object.prototype.hasOwnProperty.call(run.env, name));
+      if (clash) throw new InvalidInput(`env sets ${clash}, which secrets also names: a variable comes from one or the other`);
+    }
   }
 
   private plan(req: SubmitRunsRequest, allowed: Set<string>, all: string[]): NewRun[] {
@@ -147,47 +166,59 @@ export class RunService {
    * learns it with a 409 on its first update.
    */
   async cancel(id: string, caller?: Caller): Promise<RunDetail> {
-    await this.db.transaction(async (tx) => {
+    const told = await this.db.transaction(async (tx) => {
       const run = await this.runs.lockById(tx, id);
       if (!run || !seesNamespace(caller, run.namespace)) throw new NotFound(`run ${id} does not exist`);
-      if (run.state === RunState.Canceled || (run.state === RunState.Running && run.cancel_requested_at)) return;
+      if (run.state === RunState.Canceled || (run.state === RunState.Running && run.cancel_requested_at)) return [];
       if (isFinal(run.state)) throw new Conflict(`run is already ${run.state}; only a waiting or running run can be canceled`);
-      await this.cancelLocked(tx, [id]);
+      const runners = await this.cancelLocked(tx, [id]);
       await this.audit.record(tx, caller?.actor ?? SYSTEM_ACTOR, 'run.canceled', { type: 'run', id }, {
         batch: run.batch_id,
         namespace: run.namespace,
         state: run.state,
       });
+      return runners;
     });
+    await this.wakeRunners(told);
     return this.get(id, caller);
   }
 
   /** Cancels every run of a batch that is not final. */
   async cancelBatch(batchId: string, caller?: Caller): Promise<void> {
     if (!(await this.batches.exists(batchId, caller))) throw new NotFound(`batch ${batchId} does not exist`);
-    await this.db.transaction(async (tx) => {
+    const told = await this.db.transaction(async (tx) => {
       const rows: Array<{ id: string }> = await tx.query(
         `SELECT id FROM run WHERE batch_id = $1 AND state IN ('waiting', 'running') ORDER BY id FOR UPDATE`,
         [batchId],
       );
-      await this.cancelLocked(
+      const runners = await this.cancelLocked(
         tx,
         rows.map((r) => r.id),
       );
       await this.audit.record(tx, caller?.actor ?? SYSTEM_ACTOR, 'batch.canceled', { type: 'batch', id: batchId }, { runs: rows.length });
+      return runners;
     });
+    await this.wakeRunners(told);
   }
 
-  private async cancelLocked(tx: EntityManager, ids: string[]): Promise<void> {
+  /** Cancels the runs; returns the runners that must be told to stop one (their busy poll answers now). */
+  private async cancelLocked(tx: EntityManager, ids: string[]): Promise<string[]> {
     await tx.query(
       `UPDATE run SET state = 'canceled', finished_at = now(), reason = 'canceled by a user'
        WHERE id = ANY($1::uuid[]) AND (state = 'waiting' OR (state = 'running' AND NOT acknowledged))`,
       [ids],
     );
-    await tx.query(
+    const told: unknown = await tx.query(
       `UPDATE run SET cancel_requested_at = now()
-       WHERE id = ANY($1::uuid[]) AND state = 'running' AND cancel_requested_at IS NULL`,
+       WHERE id = ANY($1::uuid[]) AND state = 'running' AND cancel_requested_at IS NULL
+       RETURNING runner_id`,
       [ids],
     );
+    return returned<{ runner_id: string | null }>(told).flatMap((r) => (r.runner_id ? [r.runner_id] : []));
+  }
+
+  /** After the commit, so the woken poll sees the cancel. A lost wake-up only delays it to the poll's end. */
+  private async wakeRunners(runnerIds: string[]): Promise<void> {
+    await this.signal.wakeRunners(runnerIds, 'cancel', (sql, params) => this.db.query(sql, params)).catch(() => undefined);
   }
 }

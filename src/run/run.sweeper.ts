@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { returned } from '../common/sql';
 import type { PulseConfig } from '../config/config';
 import { PULSE_CONFIG } from '../config/config.module';
+import { WorkSignal } from '../database/work-signal';
 
 export type SweepReason = 'timeout' | 'cancel_grace' | 'runner_lost';
 
@@ -18,23 +19,34 @@ export class RunSweeper {
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     @Inject(PULSE_CONFIG) private readonly config: PulseConfig,
+    private readonly signal: WorkSignal,
   ) {}
 
   async sweep(): Promise<Record<SweepReason, number>> {
-    const timedOut: unknown[] = await this.db.query(
-      `UPDATE run SET state = 'timeout', finished_at = now(),
-              reason = 'deadline exceeded: still running ' || timeout || ' s after it started'
-       WHERE state = 'running' AND started_at + timeout * interval '1 second' < now()
-       RETURNING id`,
+    const timedOut = returned<{ runner_id: string | null }>(
+      await this.db.query(
+        `UPDATE run SET state = 'timeout', finished_at = now(),
+                reason = 'deadline exceeded: still running ' || timeout || ' s after it started'
+         WHERE state = 'running' AND started_at + timeout * interval '1 second' < now()
+         RETURNING runner_id`,
+      ),
     );
-    const canceled: unknown[] = await this.db.query(
-      `UPDATE run SET state = 'canceled', finished_at = now(),
-              reason = 'canceled by a user; the runner did not confirm within CANCEL_GRACE'
-       WHERE state = 'running' AND cancel_requested_at < now() - $1 * interval '1 second'
-       RETURNING id`,
-      [this.config.cancelGrace],
+    const canceled = returned<{ runner_id: string | null }>(
+      await this.db.query(
+        `UPDATE run SET state = 'canceled', finished_at = now(),
+                reason = 'canceled by a user; the runner did not confirm within CANCEL_GRACE'
+         WHERE state = 'running' AND cancel_requested_at < now() - $1 * interval '1 second'
+         RETURNING runner_id`,
+        [this.config.cancelGrace],
+      ),
     );
-    return { timeout: returned(timedOut).length, cancel_grace: returned(canceled).length, runner_lost: 0 };
+    // Their runners are told to stop at once: a busy long poll answers now (SPEC section 13).
+    await this.signal.wakeRunners(
+      [...timedOut, ...canceled].map((r) => r.runner_id),
+      'timeout',
+      (sql, params) => this.db.query(sql, params),
+    );
+    return { timeout: timedOut.length, cancel_grace: canceled.length, runner_lost: 0 };
   }
 }
 

@@ -9,6 +9,7 @@ import { PULSE_CONFIG } from '../config/config.module';
 import { WorkSignal } from '../database/work-signal';
 import { DispatchService, RunnerView } from '../run/dispatch.service';
 import type { RunRow } from '../run/run.entity';
+import { DeliverableRun, SecretDelivery } from '../run/secret-delivery';
 import { MetricsService } from '../metrics/metrics.service';
 import { HeartbeatBody, HeartbeatRequest, RunAssignment } from './runner.dto';
 import { capabilitiesOf, executorFlags } from './capabilities';
@@ -44,7 +45,7 @@ const TOUCH_FLUSH_MS = 250;
 /** A runner that registered no resources takes runs of any size (it did not say it cannot). */
 const UNLIMITED = 2147483647;
 
-export function toAssignment(run: RunRow): RunAssignment {
+export function toAssignment(run: DeliverableRun): RunAssignment {
   return {
     id: run.id,
     project: run.batch_id,
@@ -59,6 +60,7 @@ export function toAssignment(run: RunRow): RunAssignment {
     ...((run.res_cpu > 0 || run.res_memory > 0 || run.res_disk > 0) && {
       resources: { cpu: run.res_cpu, memory: run.res_memory, disk: run.res_disk },
     }),
+    ...(run.masked && { masked: run.masked }),
   };
 }
 
@@ -76,6 +78,7 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     private readonly signal: WorkSignal,
     private readonly metrics: MetricsService,
     private readonly cache: RunnerCache,
+    private readonly delivery: SecretDelivery,
   ) {}
 
   private readonly alive = new Coalescer<AliveFacts, AliveRow | undefined>((items) => this.markAliveMany(items));
@@ -85,6 +88,7 @@ export class HeartbeatService implements BeforeApplicationShutdown {
 
   async beat(runnerId: string, req: HeartbeatRequest, ip: string | null): Promise<HeartbeatBody> {
     const epoch = this.signal.epoch;
+    const runnerEpoch = this.signal.runnerEpoch;
     const short = this.signal.shortfall;
     const ready = req.status === 'ready';
     const listsNothing = !req.runs || req.runs.length === 0;
@@ -99,7 +103,7 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     if (known && !known.holding && listsNothing && this.signal.queueKnownEmpty()) {
       const run = ready && known.view.enabled && wait > 0 ? await this.longPoll(known.view, wait * 1000, short) : undefined;
       if (run) this.handedOut(runnerId, run);
-      return this.answer(run, []);
+      return this.answer(runnerId, run, []);
     }
 
     const view = known?.view ?? (await this.markAlive(runnerId, req, ip));
@@ -115,11 +119,32 @@ export class HeartbeatService implements BeforeApplicationShutdown {
       if (run) this.handedOut(runnerId, run);
     } else if (run && fresh) {
       this.metrics.observeDispatchLatency((Date.now() - new Date(run.created_at).getTime()) / 1000);
+    } else if (!run && !ready && !listsNothing && exchange.cancel.length === 0 && wait > 0) {
+      return this.answer(runnerId, undefined, await this.busyPoll(view, req, wait, runnerEpoch));
     }
-    return this.answer(run, exchange.cancel);
+    return this.answer(runnerId, run, exchange.cancel);
   }
 
-  private answer(run: RunRow | undefined, cancel: string[]): HeartbeatBody {
+  /**
+   * The busy long poll (SPEC section 13): a busy runner's heartbeat is held until one of its runs
+   * is canceled or times out (WorkSignal.wakeRunners, from any process), then looks at its runs
+   * again and answers with what to stop. It is held at most half of RUNNER_DEAD_AFTER (and
+   * LONG_POLL_MAX), and its end counts as a heartbeat, so a busy runner never looks dead.
+   */
+  private async busyPoll(view: RunnerView, req: HeartbeatRequest, wait: number, since: number): Promise<string[]> {
+    const ms = Math.min(wait, this.config.runnerDeadAfter / 2) * 1000;
+    const woken = await this.signal.waitForRunner(view.id, ms, since);
+    this.touch(view.id);
+    if (!woken) return [];
+    // Only a look, never a new exchange: the runner may have left this poll (its run ended), and
+    // its list is as old as the poll, so it must not acknowledge or release anything.
+    return this.dispatch.toStop(view.id, req.runs ?? []);
+  }
+
+  private async answer(runnerId: string, claimed: RunRow | undefined, cancel: string[]): Promise<HeartbeatBody> {
+    // Only a run that names secrets costs anything here: their values are decrypted for it now.
+    const run = await this.delivery.prepare(claimed);
+    if (claimed && !run) this.cache.setHolding(runnerId, false);
     return {
       status: 'ok',
       interval: this.config.heartbeatInterval,

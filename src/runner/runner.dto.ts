@@ -154,7 +154,11 @@ export class HeartbeatRequest extends CapabilitiesDto {
   @IsUUID('all', { each: true })
   runs?: string[];
 
-  @ApiPropertyOptional({ description: 'Long poll: seconds to wait for work (capped by LONG_POLL_MAX)' })
+  @ApiPropertyOptional({
+    description:
+      'Long poll, in seconds (capped by LONG_POLL_MAX). Ready: wait for work. Busy (runs listed): wait until one of ' +
+      'the runs is canceled or times out, at most half of RUNNER_DEAD_AFTER (SPEC section 13)',
+  })
   @IsOptional()
   @IsNumber()
   @Min(0)
@@ -177,6 +181,11 @@ export class RunAssignment {
   @ApiPropertyOptional({ example: 'debian:12', description: 'Run the script in a container of this image' }) image?: string;
   @ApiPropertyOptional({ type: ResourcesDto, description: 'What the run asked for (present when it asked): container limits' })
   resources?: ResourcesDto;
+  @ApiPropertyOptional({
+    type: [String],
+    description: 'Names of the variables of env that hold secrets: the runner masks their values in the log ([MASKED])',
+  })
+  masked?: string[];
 }
 
 /** A new runner token offered in a heartbeat answer (SPEC section 12). */
