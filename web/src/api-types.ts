@@ -170,7 +170,7 @@ export interface HeartbeatRequest {
   usage?: UsageDto;
   /** Runs the runner executes now */
   runs?: Array<string>;
-  /** Long poll: seconds to wait for work (capped by LONG_POLL_MAX) */
+  /** Long poll, in seconds (capped by LONG_POLL_MAX). Ready: wait for work. Busy (runs listed): wait until one of the runs is canceled or times out, at most half of RUNNER_DEAD_AFTER (SPEC section 13) */
   wait?: number;
 }
 
@@ -198,6 +198,11 @@ export interface PutNamespaceRequest {
   /** 1–63 letters, digits, `.`, `_` or `-`. */
   namespace_name: string;
   repositories: Array<string>;
+}
+
+export interface PutSecretRequest {
+  /** 8 to 65536 bytes (UTF-8), not only whitespace. Write-only: no route returns it. */
+  value: string;
 }
 
 export interface RegistrationRequest {
@@ -279,6 +284,8 @@ export interface RunAssignment {
   image?: string;
   /** What the run asked for (present when it asked): container limits */
   resources?: unknown;
+  /** Names of the variables of env that hold secrets: the runner masks their values in the log ([MASKED]) */
+  masked?: Array<string>;
 }
 
 export interface RunDetail {
@@ -314,9 +321,13 @@ export interface RunDetail {
   env: Record<string, string>;
   /** The script lines */
   script: Array<string>;
+  /** Names of the secrets the run receives (never their values) */
+  secrets: Array<string>;
   cancel_requested_at: string | null;
   /** The container image it runs in; null: the shell executor */
   image: string | null;
+  /** True when LOG_RETENTION_DAYS dropped the log (it answers 410) */
+  logs_pruned: boolean;
 }
 
 export interface RunListResponse {
@@ -394,6 +405,15 @@ export interface RunnerSummary {
   deregistered: boolean;
 }
 
+export interface SecretResponse {
+  /** An environment variable name */
+  name: string;
+  /** When it was first set; a replace keeps it */
+  created_at: string;
+  /** When its value was last set */
+  updated_at: string;
+}
+
 export interface SubmitRunsRequest {
   namespace: string;
   /** A run.sh as one string, or its lines */
@@ -416,6 +436,8 @@ export interface SubmitRunsRequest {
   max_attempts?: number;
   /** Run in a container of this image, on a runner with a container engine */
   image?: string;
+  /** Names of the namespace's secrets the runs receive (in env, masked in logs); a name it lacks: 400 */
+  secrets?: Array<string>;
 }
 
 export interface SubmitRunsResponse {

@@ -14,12 +14,14 @@ import type {
   CreateTokenRequest,
   NamespaceResponse,
   PutNamespaceRequest,
+  PutSecretRequest,
   RegistrationTokenListResponse,
   RegistrationTokenSummary,
   RunDetail,
   RunListResponse,
   RunnerDetail,
   RunnerListResponse,
+  SecretResponse,
   SubmitRunsRequest,
   SubmitRunsResponse,
   TokenListResponse,
@@ -43,17 +45,11 @@ export type {
   RunSummary,
   RunnerDetail,
   RunnerSummary,
+  SecretResponse,
   SubmitRunsRequest,
   TokenSummary,
   WhoAmIResponse,
 } from './api-types';
-
-/** A namespace's secret: its name and dates, never its value (SPEC section 11). */
-export interface SecretResponse {
-  name: string;
-  created_at: string;
-  updated_at: string;
-}
 
 export const RUN_STATES = ['waiting', 'running', 'finished', 'failed', 'canceled', 'timeout'] as const;
 export type RunState = (typeof RUN_STATES)[number];
@@ -150,7 +146,7 @@ export const api = {
   deleteNamespace: (name: string) => call<NamespaceResponse>('DELETE', `/api/namespaces/${enc(name)}`),
   secrets: (namespace: string) => call<SecretResponse[]>('GET', `/api/namespaces/${enc(namespace)}/secrets`),
   putSecret: (namespace: string, name: string, value: string) =>
-    call<SecretResponse>('PUT', `/api/namespaces/${enc(namespace)}/secrets/${enc(name)}`, { value }),
+    call<SecretResponse>('PUT', `/api/namespaces/${enc(namespace)}/secrets/${enc(name)}`, { value } satisfies PutSecretRequest),
   deleteSecret: (namespace: string, name: string) => call<void>('DELETE', `/api/namespaces/${enc(namespace)}/secrets/${enc(name)}`),
   rotateRunnerToken: (id: string) => call<RunnerDetail>('POST', `/api/runners/${enc(id)}/rotate-token`),
   whoami: () => call<WhoAmIResponse>('GET', '/api/whoami'),

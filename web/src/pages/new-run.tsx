@@ -71,7 +71,7 @@ export function NewRunPage(): JSX.Element {
       if (repos.length) body.repos = repos;
       const e = parseEnv(env);
       if (Object.keys(e).length) body.env = e;
-      if (chosen.length) (body as SubmitRunsRequest & { secrets?: string[] }).secrets = chosen;
+      if (chosen.length) body.secrets = chosen;
       if (image.trim()) body.image = image.trim();
       const l = labels
         .split(',')

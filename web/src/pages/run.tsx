@@ -6,12 +6,6 @@ import { useLive, useNow } from '../live';
 import { LogView } from '../log/log-view';
 import { useCan } from '../session';
 
-/** The names of the secrets a run receives (an orchestrator without secrets has no such field). */
-function secretNames(run: object): string[] {
-  const names = (run as { secrets?: unknown }).secrets;
-  return Array.isArray(names) ? names.filter((n): n is string => typeof n === 'string') : [];
-}
-
 /** `/runs/{id}`: the run's fields and state, a "Cancel" button while it is not final, its live log. */
 export function RunPage({ id }: { id: string }): JSX.Element {
   const can = useCan();
@@ -90,9 +84,9 @@ export function RunPage({ id }: { id: string }): JSX.Element {
         <Field label="Priority">{run.priority}</Field>
         <Field label="Labels">{run.labels.length ? run.labels.join(', ') : '—'}</Field>
         {Object.keys(run.env).length > 0 && <Field label="Environment">{Object.keys(run.env).join(', ')}</Field>}
-        {secretNames(run).length > 0 && (
+        {run.secrets?.length > 0 && (
           <Field label="Secrets">
-            <span class="mono">{secretNames(run).join(', ')}</span> <span class="muted small">(values masked in the log)</span>
+            <span class="mono">{run.secrets.join(', ')}</span> <span class="muted small">(values masked in the log)</span>
           </Field>
         )}
         {run.result && (
