@@ -4,7 +4,7 @@
  * - a read-only API token sees every list but no Submit, Cancel, namespace or secret change,
  *   runner action or admin page;
  * - a write token submits (with an image, shown on the run's page) and cancels, and has no admin
- *   page;
+ *   page; a namespace-bound token sees its namespace only;
  * - ADMIN_TOKEN creates an API token (its value shown once, with Copy, gone after a reload) and
  *   revokes it, creates and revokes a registration token, finds those actions in the audit log,
  *   sets a secret (the value never in the page afterwards), uses it in a run and deletes it, sees a
@@ -31,6 +31,7 @@ run('the dashboard by scope: admin pages and secrets', () => {
   let page: Page;
   let readToken: string;
   let writeToken: string;
+  let boundToken: string;
   let runner: TestRunner;
   /** A waiting run and its batch, submitted by the admin over the API. */
   let waitingRun: string;
@@ -41,6 +42,9 @@ run('the dashboard by scope: admin pages and secrets', () => {
     await pulse.http.put('/api/namespaces').set(pulse.admin).send({ namespace_name: 'team', repositories: ['https://example.com/team.git'] }).expect(201);
     readToken = (await pulse.http.post('/api/tokens').set(pulse.admin).send({ name: 'reader', scopes: ['read'] }).expect(201)).body.token;
     writeToken = (await pulse.http.post('/api/tokens').set(pulse.admin).send({ name: 'writer', scopes: ['write'] }).expect(201)).body.token;
+    boundToken = (await pulse.http.post('/api/tokens').set(pulse.admin).send({ name: 'team-only', scopes: ['read'], namespaces: ['team'] }).expect(201))
+      .body.token;
+    await pulse.http.put('/api/namespaces').set(pulse.admin).send({ namespace_name: 'other', repositories: [] }).expect(201);
     const sub = await pulse.http.post('/api/runs').set(pulse.admin).send({ namespace: 'team', script: 'true', labels: ['nobody-has-this'] }).expect(201);
     waitingBatch = sub.body.batch_id;
     waitingRun = sub.body.runs[0];
@@ -138,6 +142,16 @@ run('the dashboard by scope: admin pages and secrets', () => {
     expect(await count('button', 'Disable')).toBe(0);
     await page.goto(`${pulse.url}/audit`);
     await page.getByText('This page needs a token with the admin scope').waitFor();
+  });
+
+  it("signs in with a namespace-bound token: its namespace only, another's answer shown in words", async () => {
+    await signInWith(boundToken);
+    await page.getByText('team-only · read · team').waitFor();
+    await nav('Namespaces').click();
+    await page.getByRole('cell', { name: 'team', exact: true }).waitFor();
+    expect(await page.getByRole('cell', { name: 'other', exact: true }).count()).toBe(0);
+    await page.goto(`${pulse.url}/namespaces/other/secrets`);
+    await page.getByRole('alert').filter({ hasText: 'HTTP 404' }).waitFor();
   });
 
   let tokenValue: string;
@@ -278,7 +292,7 @@ run('the dashboard by scope: admin pages and secrets', () => {
     expect((hb as { token?: { value?: string } }).token?.value).toMatch(/^pulse_rt_/);
   });
 
-  it('lists those actions in the audit log, newest first, filtered by action and time', async () => {
+  it('lists those actions in the audit log, newest first, paginated, filtered by action and time', async () => {
     await nav('Audit').click();
     await page.getByRole('heading', { name: 'Audit log' }).waitFor();
     for (const action of ['token.created', 'token.revoked', 'registration_token.created', 'registration_token.revoked', 'secret.set', 'secret.deleted']) {
@@ -290,6 +304,23 @@ run('the dashboard by scope: admin pages and secrets', () => {
     const revoked = page.locator('tr[data-action="token.revoked"]');
     await revoked.getByText('ADMIN_TOKEN').waitFor();
     await revoked.getByText(/127\.0\.0\.1/).waitFor();
+
+    // Pages of 50: 50 more entries make an older page.
+    for (let i = 0; i < 5; i++) {
+      await Promise.all(
+        Array.from({ length: 10 }, (_, j) => pulse.http.post('/api/tokens').set(pulse.admin).send({ name: `bulk ${i * 10 + j}`, scopes: ['read'] }).expect(201)),
+      );
+    }
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await page.locator('tbody tr').first().filter({ hasText: 'bulk' }).waitFor();
+    expect(await page.locator('tbody tr').count()).toBe(50);
+    await page.getByRole('button', { name: 'Older' }).click();
+    await page.waitForURL(/\/audit\?cursor=/);
+    await page.locator('tr[data-action="namespace.put"]').first().waitFor(); // the oldest entries
+    expect(await page.locator('tbody tr').count()).toBeLessThan(50);
+    await page.getByRole('button', { name: 'Newest' }).click();
+    await page.waitForURL(/\/audit$/);
+    await page.locator('tbody tr').first().filter({ hasText: 'bulk' }).waitFor();
 
     await page.getByLabel('Action').selectOption('token.revoked');
     await page.waitForURL('**/audit?action=token.revoked');
@@ -306,6 +337,6 @@ run('the dashboard by scope: admin pages and secrets', () => {
   it('ran without a page error or a Content-Security-Policy violation, and no token in a URL', () => {
     const serious = browser.problems.filter((p) => p.startsWith('pageerror') || /Content Security Policy/i.test(p));
     expect(serious).toEqual([]);
-    for (const t of [readToken, writeToken, ADMIN_TOKEN, REGISTRATION_TOKEN]) expect(page.url()).not.toContain(t);
+    for (const t of [readToken, writeToken, boundToken, ADMIN_TOKEN, REGISTRATION_TOKEN]) expect(page.url()).not.toContain(t);
   });
 });

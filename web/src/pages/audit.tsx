@@ -45,16 +45,22 @@ function toLocalInput(iso: string): string {
 }
 
 const SUBJECT_PAGES: Record<string, string> = { run: '/runs/', batch: '/batches/', runner: '/runners/', namespace: '/namespaces/' };
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function Subject({ value }: { value: AuditEntry['subject'] }): JSX.Element {
   // The document types a nullable object as a record: it is an AuditSubjectDto.
   const subject = value as AuditSubjectDto | null;
   if (!subject) return <span class="muted">—</span>;
-  const page = SUBJECT_PAGES[subject.type];
-  const id = subject.type === 'namespace' ? subject.id : shortId(subject.id);
+  const shown = UUID.test(subject.id) ? shortId(subject.id) : subject.id;
+  // A secret's subject is "namespace/NAME": its namespace's secrets tab.
+  const slash = subject.id.indexOf('/');
+  const href =
+    subject.type === 'secret' && slash > 0
+      ? `/namespaces/${encodeURIComponent(subject.id.slice(0, slash))}/secrets`
+      : SUBJECT_PAGES[subject.type] && `${SUBJECT_PAGES[subject.type]}${encodeURIComponent(subject.id)}`;
   return (
     <span title={`${subject.type} ${subject.id}`}>
-      {subject.type} {page ? <Link href={`${page}${encodeURIComponent(subject.id)}`}>{id}</Link> : <span class="mono">{id}</span>}
+      {subject.type} {href ? <Link href={href}>{shown}</Link> : <span class="mono">{shown}</span>}
     </span>
   );
 }
@@ -138,7 +144,7 @@ export function AuditPage(): JSX.Element {
           <tbody>
             {live.data.items.map((e) => (
               <tr key={e.id} data-action={e.action}>
-                <td>
+                <td class="nowrap">
                   <DateTime at={e.at} />
                 </td>
                 <td>

@@ -9,7 +9,7 @@ import type { Scope } from '../session';
 
 const PAGE = 50;
 const SCOPE_WORDS: ReadonlyArray<readonly [Scope, string]> = [
-  ['read', 'read: every page, no change'],
+  ['read', 'read: every list, run and log; no change'],
   ['write', 'write: submit and cancel runs, namespaces, secrets'],
   ['admin', 'admin: everything, runners, tokens and the audit log'],
 ];
