@@ -65,26 +65,6 @@ export function Confirm(props: {
   );
 }
 
-/** "a, b, c" → ["a", "b", "c"] (blank parts dropped). */
-export function commaList(text: string): string[] {
-  return text
-    .split(',')
-    .map((x) => x.trim())
-    .filter(Boolean);
-}
-
-/** A date in `days` days, as ISO 8601 (an expiry field in days). */
-export function inDays(days: number, now = Date.now()): string {
-  return new Date(now + days * 86_400_000).toISOString();
-}
-
-/** "revoked", "expired" or "active", for a token row. */
-export function tokenStatus(t: { revoked_at: string | null; expires_at: string | null }, now = Date.now()): 'revoked' | 'expired' | 'active' {
-  if (t.revoked_at) return 'revoked';
-  if (t.expires_at && new Date(t.expires_at).getTime() <= now) return 'expired';
-  return 'active';
-}
-
 /** An absolute time (an expiry is in the future, where "… ago" means nothing). */
 export function DateTime({ at, none = '—' }: { at: string | null | undefined; none?: string }): JSX.Element {
   if (!at) return <span class="muted">{none}</span>;

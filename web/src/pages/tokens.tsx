@@ -1,7 +1,8 @@
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, errorText, type CreatedToken, type TokenSummary } from '../api';
-import { commaList, Confirm, DateTime, inDays, ShownOnce, tokenStatus } from '../components/admin';
+import { Confirm, DateTime, ShownOnce } from '../components/admin';
+import { commaList, inDays, tokenStatus } from '../forms';
 import { ErrorBox, Loading, Time } from '../components/ui';
 import { useLive } from '../live';
 import { navigate, useLocation } from '../router';
