@@ -110,6 +110,18 @@ async function finals(client: JsonClient, ids: string[], timeoutMs: number): Pro
   return ids.map((id) => done.get(id) as Record<string, any>);
 }
 
+/** For each run that did not finish: id, state, exit code, host and the tail of its log. */
+async function explainUnfinished(client: JsonClient, runs: Array<Record<string, any>>): Promise<string> {
+  const parts: string[] = [];
+  for (const run of runs.filter((r) => r.state !== 'finished')) {
+    const logs = await client.request('GET', `/api/runs/${run.id as string}/logs`, undefined, ADMIN_TOKEN).catch((err: Error) => ({ status: 0, body: err.message }));
+    const text = typeof logs.body === 'string' ? logs.body : JSON.stringify(logs.body);
+    const tail = text.trimEnd().split('\n').slice(-8).join(' | ');
+    parts.push(`run ${run.id as string}: state ${run.state as string}, exit_code ${String(run.exit_code)}, host ${String(run.host)}, log tail: ${tail}`);
+  }
+  return parts.length ? `; ${parts.join('; ')}` : '';
+}
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -184,7 +196,7 @@ export async function containerRuns(ctx: Ctx, s: Scenario): Promise<void> {
   const runs = await finals(client, ids, 300000);
   const finished = runs.filter((r) => r.state === 'finished').length;
   s.row({ metric: '20 container runs on 2 runners, wall', unit: 's', ours: (Date.now() - started) / 1000, reference: null, referenceName: '', target: '' });
-  s.check('20 container runs finished', finished === 20, `${finished} of 20 finished`);
+  s.check('20 container runs finished', finished === 20, `${finished} of 20 finished${await explainUnfinished(client, runs)}`);
   const hosts = new Set(runs.map((r) => r.host as string));
   s.check('both runners ran some', hosts.size === 2, `${hosts.size} runner(s)`);
   let left = -1;
