@@ -5,6 +5,7 @@ import { DateTime } from '../components/admin';
 import { ErrorBox, Link, Loading, shortId } from '../components/ui';
 import { useLive } from '../live';
 import { navigate, useLocation } from '../router';
+import { Pager } from '../components/pager';
 
 const PAGE = 50;
 
@@ -161,18 +162,14 @@ export function AuditPage(): JSX.Element {
           </tbody>
         </table>
       )}
-      <div class="pager">
-        {cursor && (
-          <button type="button" onClick={() => go({ cursor: '' })}>
-            Newest
-          </button>
-        )}
-        {live.data?.next_cursor && (
-          <button type="button" onClick={() => go({ cursor: live.data!.next_cursor! })}>
-            Older
-          </button>
-        )}
-      </div>
+      <Pager
+        atStart={!cursor}
+        next={live.data?.next_cursor}
+        onFirst={() => go({ cursor: '' })}
+        onNext={(next) => go({ cursor: next })}
+        firstLabel="Newest"
+        nextLabel="Older"
+      />
     </section>
   );
 }

@@ -6,6 +6,7 @@ import { commaList, inDays, tokenStatus } from '../forms';
 import { ErrorBox, Loading, Time } from '../components/ui';
 import { useLive } from '../live';
 import { navigate, useLocation } from '../router';
+import { Pager } from '../components/pager';
 
 const PAGE = 50;
 
@@ -146,18 +147,12 @@ export function RegistrationTokensPage(): JSX.Element {
           </tbody>
         </table>
       )}
-      <div class="pager">
-        {cursor && (
-          <button type="button" onClick={() => navigate('/registration-tokens')}>
-            First page
-          </button>
-        )}
-        {live.data?.next_cursor && (
-          <button type="button" onClick={() => navigate(`/registration-tokens?cursor=${encodeURIComponent(live.data!.next_cursor!)}`)}>
-            Next page
-          </button>
-        )}
-      </div>
+      <Pager
+        atStart={!cursor}
+        next={live.data?.next_cursor}
+        onFirst={() => navigate('/registration-tokens')}
+        onNext={(next) => navigate(`/registration-tokens?cursor=${encodeURIComponent(next)}`)}
+      />
       <h2>Create a registration token</h2>
       <form class="stack" onSubmit={(e) => void create(e)}>
         <label>

@@ -7,6 +7,7 @@ import { ErrorBox, Loading, Time } from '../components/ui';
 import { useLive } from '../live';
 import { navigate, useLocation } from '../router';
 import type { Scope } from '../session';
+import { Pager } from '../components/pager';
 
 const PAGE = 50;
 const SCOPE_WORDS: ReadonlyArray<readonly [Scope, string]> = [
@@ -152,18 +153,12 @@ export function TokensPage(): JSX.Element {
           </tbody>
         </table>
       )}
-      <div class="pager">
-        {cursor && (
-          <button type="button" onClick={() => navigate('/tokens')}>
-            First page
-          </button>
-        )}
-        {live.data?.next_cursor && (
-          <button type="button" onClick={() => navigate(`/tokens?cursor=${encodeURIComponent(live.data!.next_cursor!)}`)}>
-            Next page
-          </button>
-        )}
-      </div>
+      <Pager
+        atStart={!cursor}
+        next={live.data?.next_cursor}
+        onFirst={() => navigate('/tokens')}
+        onNext={(next) => navigate(`/tokens?cursor=${encodeURIComponent(next)}`)}
+      />
       <h2>Create a token</h2>
       <form class="stack" onSubmit={(e) => void create(e)}>
         <label>
