@@ -110,6 +110,18 @@ async function finals(client: JsonClient, ids: string[], timeoutMs: number): Pro
   return ids.map((id) => done.get(id) as Record<string, any>);
 }
 
+/** For each run that did not finish: id, state, exit code, host and the tail of its log. */
+async function explainUnfinished(client: JsonClient, runs: Array<Record<string, any>>): Promise<string> {
+  const parts: string[] = [];
+  for (const run of runs.filter((r) => r.state !== 'finished')) {
+    const logs = await client.request('GET', `/api/runs/${run.id as string}/logs`, undefined, ADMIN_TOKEN).catch((err: Error) => ({ status: 0, body: err.message }));
+    const text = typeof logs.body === 'string' ? logs.body : JSON.stringify(logs.body);
+    const tail = text.trimEnd().split('\n').slice(-8).join(' | ');
+    parts.push(`run ${run.id as string}: state ${run.state as string}, exit_code ${String(run.exit_code)}, host ${String(run.host)}, log tail: ${tail}`);
+  }
+  return parts.length ? `; ${parts.join('; ')}` : '';
+}
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -138,61 +150,66 @@ export async function containerRuns(ctx: Ctx, s: Scenario): Promise<void> {
   const image = process.env.PULSE_BENCH_IMAGE ?? 'localhost/pulse-test:busybox';
   const samples = ctx.scale.mode === 'full' ? 10 : ctx.scale.mode === 'quick' ? 5 : 3;
 
-  const db = await createDatabase('s7');
-  s.defer(() => db.drop());
-  const orch = await spawnServer(ORCHESTRATOR_MAIN, orchestratorEnv(db.url, { HEARTBEAT_INTERVAL: '1', LONG_POLL_MAX: '5' }));
-  s.defer(() => orch.stop());
-  const client = new JsonClient(orch.url);
-  s.defer(async () => client.close());
-  const repo = makeRepo();
-  s.defer(async () => rmSync(repo, { recursive: true, force: true }));
-  const put = await client.request('PUT', '/api/namespaces', { namespace_name: NAMESPACE, repositories: [repo] }, ADMIN_TOKEN);
-  if (put.status >= 300) throw new Error(`PUT /api/namespaces answered ${put.status}`);
+  // The orchestrator, the runners, the database and the repository go in every case.
+  try {
+    const db = await createDatabase('s8');
+    s.defer(() => db.drop());
+    const orch = await spawnServer(ORCHESTRATOR_MAIN, orchestratorEnv(db.url, { HEARTBEAT_INTERVAL: '1', LONG_POLL_MAX: '5' }));
+    s.defer(() => orch.stop());
+    const client = new JsonClient(orch.url);
+    s.defer(async () => client.close());
+    const repo = makeRepo();
+    s.defer(async () => rmSync(repo, { recursive: true, force: true }));
+    const put = await client.request('PUT', '/api/namespaces', { namespace_name: NAMESPACE, repositories: [repo] }, ADMIN_TOKEN);
+    if (put.status >= 300) throw new Error(`PUT /api/namespaces answered ${put.status}`);
 
-  const runners = [register(orch.url, engine, 'bench-c1'), register(orch.url, engine, 'bench-c2')];
-  for (const r of runners) s.defer(() => stopRunner(r));
+    const runners = [register(orch.url, engine, 'bench-c1'), register(orch.url, engine, 'bench-c2')];
+    for (const r of runners) s.defer(() => stopRunner(r));
 
-  // Overhead: one runner only, so every run finds it idle and long-polling.
-  start(runners[0], engine);
-  await sleep(1500);
-  ctx.progress(`container overhead: ${samples} runs of \`true\` on the shell executor, ${samples} in ${image}`);
-  await oneAtATime(client, 1, { script: 'true' }); // warm-up: first clone, first heartbeat after start
-  await oneAtATime(client, 1, { script: 'true', image });
-  const shell = await oneAtATime(client, samples, { script: 'true' });
-  const container = await oneAtATime(client, samples, { script: 'true', image });
-  const overhead = median(container.seconds) - median(shell.seconds);
-  s.row({
-    metric: 'container run overhead (submit → finished, median, minus the shell executor)',
-    unit: 's',
-    ours: overhead,
-    reference: null,
-    referenceName: '',
-    target: '≤ 1 s',
-    check: (ours) => ours <= 1,
-  });
-  s.row({ metric: 'submit → finished of `true`, shell executor (median)', unit: 's', ours: median(shell.seconds), reference: null, referenceName: '', target: '' });
-  s.row({ metric: 'submit → finished of `true`, in a container (median)', unit: 's', ours: median(container.seconds), reference: null, referenceName: '', target: '' });
-  s.check('every overhead run finished', [...shell.states, ...container.states].every((st) => st === 'finished'), [...shell.states, ...container.states].join(','));
-  s.raw.overhead = { shell: shell.seconds, container: container.seconds, image };
+    // Overhead: one runner only, so every run finds it idle and long-polling.
+    start(runners[0], engine);
+    await sleep(1500);
+    ctx.progress(`container overhead: ${samples} runs of \`true\` on the shell executor, ${samples} in ${image}`);
+    await oneAtATime(client, 1, { script: 'true' }); // warm-up: first clone, first heartbeat after start
+    await oneAtATime(client, 1, { script: 'true', image });
+    const shell = await oneAtATime(client, samples, { script: 'true' });
+    const container = await oneAtATime(client, samples, { script: 'true', image });
+    const overhead = median(container.seconds) - median(shell.seconds);
+    s.row({
+      metric: 'container run overhead (submit → finished, median, minus the shell executor)',
+      unit: 's',
+      ours: overhead,
+      reference: null,
+      referenceName: '',
+      target: '≤ 1 s',
+      check: (ours) => ours <= 1,
+    });
+    s.row({ metric: 'submit → finished of `true`, shell executor (median)', unit: 's', ours: median(shell.seconds), reference: null, referenceName: '', target: '' });
+    s.row({ metric: 'submit → finished of `true`, in a container (median)', unit: 's', ours: median(container.seconds), reference: null, referenceName: '', target: '' });
+    s.check('every overhead run finished', [...shell.states, ...container.states].every((st) => st === 'finished'), [...shell.states, ...container.states].join(','));
+    s.raw.overhead = { shell: shell.seconds, container: container.seconds, image };
 
-  // 20 container runs on 2 runners, then an empty engine.
-  start(runners[1], engine);
-  await sleep(1500);
-  ctx.progress('20 container runs on 2 runners');
-  const ids = await submit(client, { script: ['echo "$PULSE_RUN_ID"', 'sleep 0.2'], image, jobs: Array.from({ length: 20 }, () => ({ repo })) });
-  const started = Date.now();
-  const runs = await finals(client, ids, 300000);
-  const finished = runs.filter((r) => r.state === 'finished').length;
-  s.row({ metric: '20 container runs on 2 runners, wall', unit: 's', ours: (Date.now() - started) / 1000, reference: null, referenceName: '', target: '' });
-  s.check('20 container runs finished', finished === 20, `${finished} of 20 finished`);
-  const hosts = new Set(runs.map((r) => r.host as string));
-  s.check('both runners ran some', hosts.size === 2, `${hosts.size} runner(s)`);
-  let left = -1;
-  for (let i = 0; i < 50; i++) {
-    left = 0;
-    for (const r of runners) left += (await listContainers(socket, `pulse.runner=${r.id}`)).length;
-    if (left === 0) break;
-    await sleep(200);
+    // 20 container runs on 2 runners, then an empty engine.
+    start(runners[1], engine);
+    await sleep(1500);
+    ctx.progress('20 container runs on 2 runners');
+    const ids = await submit(client, { script: ['echo "$PULSE_RUN_ID"', 'sleep 0.2'], image, jobs: Array.from({ length: 20 }, () => ({ repo })) });
+    const started = Date.now();
+    const runs = await finals(client, ids, 300000);
+    const finished = runs.filter((r) => r.state === 'finished').length;
+    s.row({ metric: '20 container runs on 2 runners, wall', unit: 's', ours: (Date.now() - started) / 1000, reference: null, referenceName: '', target: '' });
+    s.check('20 container runs finished', finished === 20, `${finished} of 20 finished${await explainUnfinished(client, runs)}`);
+    const hosts = new Set(runs.map((r) => r.host as string));
+    s.check('both runners ran some', hosts.size === 2, `${hosts.size} runner(s)`);
+    let left = -1;
+    for (let i = 0; i < 50; i++) {
+      left = 0;
+      for (const r of runners) left += (await listContainers(socket, `pulse.runner=${r.id}`)).length;
+      if (left === 0) break;
+      await sleep(200);
+    }
+    s.check('zero containers left on the engine', left === 0, `${left} left`);
+  } finally {
+    await s.cleanup();
   }
-  s.check('zero containers left on the engine', left === 0, `${left} left`);
 }

@@ -48,8 +48,11 @@ async function main(): Promise<void> {
   }
   if (generated.secretsKeyFile) {
     process.stdout.write(
-      `pulse: generated the key that encrypts secrets in ${generated.secretsKeyFile} (mode 0600): back it up; ` +
-        'without it, stored secrets cannot be read (or set SECRETS_KEYS, see docs/operations.md)\n',
+      formatLine(
+        json,
+        `pulse: generated the key that encrypts secrets in ${generated.secretsKeyFile} (mode 0600): back it up; ` +
+          'without it, stored secrets cannot be read (or set SECRETS_KEYS, see docs/operations.md)',
+      ),
     );
   }
 

@@ -7,8 +7,8 @@ import { PULSE_CONFIG } from '../config/config.module';
 
 /** Runs (or batches) per statement: each step is short, and holds few row locks. */
 const STEP = 50;
-/** Longest one sweep spends on retention; the rest waits for the next sweep. */
-const BUDGET_MS = 250;
+/** Longest one sweep spends on retention (a few per cent of the time at most); the rest waits for the next sweep. */
+const BUDGET_MS = 50;
 /** Retention need not look every sweep: a backlog is worked through in steps meanwhile. */
 const EVERY_MS = 2000;
 

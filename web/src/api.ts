@@ -1,32 +1,54 @@
 /**
  * The dashboard's one API client: one typed function per route it uses, types generated from the
- * orchestrator's OpenAPI document (api-types.ts). Every call carries the tab's admin token; a 401
- * signs the tab out; any other error becomes an ApiError whose message is the server's words.
+ * orchestrator's OpenAPI document (api-types.ts). Every call carries the tab's token (ADMIN_TOKEN or
+ * an API token); a 401 signs the tab out; any other error (a 403 for a scope the token lacks too)
+ * becomes an ApiError whose message is the server's words.
  */
 import type {
+  AuditListResponse,
   BatchListResponse,
   BatchResponse,
+  CreatedRegistrationToken,
+  CreatedToken,
+  CreateRegistrationTokenRequest,
+  CreateTokenRequest,
   NamespaceResponse,
   PutNamespaceRequest,
+  PutSecretRequest,
+  RegistrationTokenListResponse,
+  RegistrationTokenSummary,
   RunDetail,
   RunListResponse,
   RunnerDetail,
   RunnerListResponse,
+  SecretResponse,
   SubmitRunsRequest,
   SubmitRunsResponse,
+  TokenListResponse,
+  TokenSummary,
+  WhoAmIResponse,
 } from './api-types';
 import { signOut, token } from './auth';
 
 export type {
+  AuditEntry,
+  AuditSubjectDto,
   BatchListResponse,
   BatchResponse,
   BatchSummary,
+  ContainerFactsDto,
+  CreatedRegistrationToken,
+  CreatedToken,
   NamespaceResponse,
+  RegistrationTokenSummary,
   RunDetail,
   RunSummary,
   RunnerDetail,
   RunnerSummary,
+  SecretResponse,
   SubmitRunsRequest,
+  TokenSummary,
+  WhoAmIResponse,
 } from './api-types';
 
 export const RUN_STATES = ['waiting', 'running', 'finished', 'failed', 'canceled', 'timeout'] as const;
@@ -122,6 +144,22 @@ export const api = {
   namespace: (name: string) => call<NamespaceResponse>('GET', `/api/namespaces/${enc(name)}`),
   putNamespace: (body: PutNamespaceRequest) => call<NamespaceResponse>('PUT', '/api/namespaces', body),
   deleteNamespace: (name: string) => call<NamespaceResponse>('DELETE', `/api/namespaces/${enc(name)}`),
+  secrets: (namespace: string) => call<SecretResponse[]>('GET', `/api/namespaces/${enc(namespace)}/secrets`),
+  putSecret: (namespace: string, name: string, value: string) =>
+    call<SecretResponse>('PUT', `/api/namespaces/${enc(namespace)}/secrets/${enc(name)}`, { value } satisfies PutSecretRequest),
+  deleteSecret: (namespace: string, name: string) => call<void>('DELETE', `/api/namespaces/${enc(namespace)}/secrets/${enc(name)}`),
+  rotateRunnerToken: (id: string) => call<RunnerDetail>('POST', `/api/runners/${enc(id)}/rotate-token`),
+  whoami: () => call<WhoAmIResponse>('GET', '/api/whoami'),
+  tokens: (f: { cursor?: string; limit?: number } = {}) => call<TokenListResponse>('GET', `/api/tokens${query(f)}`),
+  createToken: (body: CreateTokenRequest) => call<CreatedToken>('POST', '/api/tokens', body),
+  revokeToken: (id: string) => call<TokenSummary>('DELETE', `/api/tokens/${enc(id)}`),
+  registrationTokens: (f: { cursor?: string; limit?: number } = {}) =>
+    call<RegistrationTokenListResponse>('GET', `/api/registration-tokens${query(f)}`),
+  createRegistrationToken: (body: CreateRegistrationTokenRequest) =>
+    call<CreatedRegistrationToken>('POST', '/api/registration-tokens', body),
+  revokeRegistrationToken: (id: string) => call<RegistrationTokenSummary>('DELETE', `/api/registration-tokens/${enc(id)}`),
+  audit: (f: { action?: string; since?: string; cursor?: string; limit?: number } = {}) =>
+    call<AuditListResponse>('GET', `/api/audit${query(f)}`),
 };
 
 /** Words for any error a page catches. */

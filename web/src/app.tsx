@@ -1,34 +1,56 @@
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
+import { api, ApiError, errorText } from './api';
 import { onAuthChange, signOut, token } from './auth';
-import { Link } from './components/ui';
+import { ErrorBox, Link, Loading } from './components/ui';
 import { feed } from './feed';
 import { useFeedStatus } from './live';
 import { BatchPage } from './pages/batch';
+import { AuditPage } from './pages/audit';
 import { BatchesPage } from './pages/batches';
+import { NamespacePage } from './pages/namespace';
 import { NamespacesPage } from './pages/namespaces';
 import { NewRunPage } from './pages/new-run';
 import { NotFoundPage } from './pages/not-found';
 import { OverviewPage } from './pages/overview';
+import { RegistrationTokensPage } from './pages/registration-tokens';
 import { RunPage } from './pages/run';
 import { RunnerPage } from './pages/runner';
 import { RunnersPage } from './pages/runners';
 import { RunsPage } from './pages/runs';
 import { SignInPage } from './pages/sign-in';
+import { TokensPage } from './pages/tokens';
 import { match, useLocation } from './router';
+import { allows, BOOTSTRAP, SessionContext, widest, type Scope, type Session } from './session';
 
-const NAV = [
-  ['/', 'Overview'],
-  ['/runs', 'Runs'],
-  ['/batches', 'Batches'],
-  ['/runners', 'Runners'],
-  ['/namespaces', 'Namespaces'],
-] as const;
+/** The navigation; a link whose page needs a scope the token lacks is not shown. */
+const NAV: ReadonlyArray<readonly [string, string, Scope]> = [
+  ['/', 'Overview', 'read'],
+  ['/runs', 'Runs', 'read'],
+  ['/batches', 'Batches', 'read'],
+  ['/runners', 'Runners', 'read'],
+  ['/namespaces', 'Namespaces', 'read'],
+  ['/tokens', 'Tokens', 'admin'],
+  ['/registration-tokens', 'Registration tokens', 'admin'],
+  ['/audit', 'Audit', 'admin'],
+];
 
-function route(path: string): JSX.Element {
+/** A page the token may not use: said in words (the API would answer 403 anyway). */
+function Needs({ scope, what }: { scope: Scope; what: string }): JSX.Element {
+  return (
+    <section>
+      <h1>{what}</h1>
+      <p class="notice">
+        This page needs a token with the <strong>{scope}</strong> scope. Sign in with such a token to use it.
+      </p>
+    </section>
+  );
+}
+
+function route(path: string, can: (scope: Scope) => boolean): JSX.Element {
   if (path === '/' || path === '') return <OverviewPage />;
   if (match('/runs', path)) return <RunsPage />;
-  if (match('/runs/new', path)) return <NewRunPage />;
+  if (match('/runs/new', path)) return can('write') ? <NewRunPage /> : <Needs scope="write" what="New run" />;
   let p = match('/runs/:id', path);
   if (p) return <RunPage key={p.id} id={p.id} />;
   if (match('/batches', path)) return <BatchesPage />;
@@ -38,6 +60,13 @@ function route(path: string): JSX.Element {
   p = match('/runners/:id', path);
   if (p) return <RunnerPage key={p.id} id={p.id} />;
   if (match('/namespaces', path)) return <NamespacesPage />;
+  p = match('/namespaces/:name', path);
+  if (p) return <NamespacePage key={p.name} name={p.name} tab="repositories" />;
+  p = match('/namespaces/:name/secrets', path);
+  if (p) return <NamespacePage key={p.name} name={p.name} tab="secrets" />;
+  if (match('/tokens', path)) return can('admin') ? <TokensPage /> : <Needs scope="admin" what="API tokens" />;
+  if (match('/registration-tokens', path)) return can('admin') ? <RegistrationTokensPage /> : <Needs scope="admin" what="Registration tokens" />;
+  if (match('/audit', path)) return can('admin') ? <AuditPage /> : <Needs scope="admin" what="Audit log" />;
   return <NotFoundPage />;
 }
 
@@ -64,44 +93,103 @@ function current(path: string, href: string): boolean {
   return href === '/' ? path === '/' : path === href || path.startsWith(href + '/');
 }
 
+/** Who is signed in: the token's name (or "Admin token") and its widest scope. */
+function WhoAmI({ session }: { session: Session }): JSX.Element {
+  const scope = widest(session.scopes);
+  const name = session.type === 'bootstrap' ? 'Admin token' : (session.name ?? 'API token');
+  const where = session.namespaces ? ` · ${session.namespaces.join(', ')}` : '';
+  return (
+    <span class="who" data-scope={scope} title={`Signed in with ${name}: scope ${scope}${session.namespaces ? `, namespaces ${session.namespaces.join(', ')}` : ''}`}>
+      {name} · {scope}
+      {where}
+    </span>
+  );
+}
+
 export function App(): JSX.Element {
   const [signedIn, setSignedIn] = useState(() => token() !== null);
+  const [session, setSession] = useState<Session | null>(null);
+  const [sessionError, setSessionError] = useState<string | null>(null);
+  const [attempt, setAttempt] = useState(0);
   const loc = useLocation();
   useEffect(
     () =>
       onAuthChange(() => {
         const now = token() !== null;
         if (!now) feed.reset();
+        setSession(null);
         setSignedIn(now);
       }),
     [],
   );
+  // What this token may do, read once per sign-in (a reload reads it again).
+  useEffect(() => {
+    if (!signedIn) return undefined;
+    let alive = true;
+    setSessionError(null);
+    api.whoami().then(
+      (who) => alive && setSession(who),
+      (err) => {
+        if (!alive) return;
+        if (err instanceof ApiError && err.status === 404) setSession(BOOTSTRAP); // no /api/whoami: ADMIN_TOKEN only
+        else setSessionError(errorText(err));
+      },
+    );
+    return () => {
+      alive = false;
+    };
+  }, [signedIn, attempt]);
   // One feed connection for the whole tab while signed in; pages share it.
   useEffect(() => (signedIn ? feed.subscribe(() => undefined) : undefined), [signedIn]);
 
   if (!signedIn) return <SignInPage />;
+  if (!session) {
+    return (
+      <main>
+        <ErrorBox error={sessionError} />
+        {sessionError ? (
+          <div class="actions">
+            <button type="button" onClick={() => setAttempt((n) => n + 1)}>
+              Try again
+            </button>
+            <button type="button" onClick={() => signOut()}>
+              Sign out
+            </button>
+          </div>
+        ) : (
+          <Loading what="your token's scopes" />
+        )}
+      </main>
+    );
+  }
+  const can = (scope: Scope): boolean => allows(session.scopes, scope);
   return (
-    <div class="layout">
-      <header class="top">
-        <Link href="/" class="brand" aria-label="Pulse home">
-          Pulse
-        </Link>
-        <nav aria-label="Main">
-          {NAV.map(([href, label]) => (
-            <Link key={href} href={href} aria-current={current(loc.path, href) ? 'page' : undefined}>
-              {label}
+    <SessionContext.Provider value={session}>
+      <div class="layout">
+        <header class="top">
+          <Link href="/" class="brand" aria-label="Pulse home">
+            Pulse
+          </Link>
+          <nav aria-label="Main">
+            {NAV.filter(([, , scope]) => can(scope)).map(([href, label]) => (
+              <Link key={href} href={href} aria-current={current(loc.path, href) ? 'page' : undefined}>
+                {label}
+              </Link>
+            ))}
+          </nav>
+          {can('write') && (
+            <Link href="/runs/new" class="button primary">
+              New run
             </Link>
-          ))}
-        </nav>
-        <Link href="/runs/new" class="button primary">
-          New run
-        </Link>
-        <LiveIndicator />
-        <button type="button" class="link" onClick={() => signOut()}>
-          Sign out
-        </button>
-      </header>
-      <main>{route(loc.path)}</main>
-    </div>
+          )}
+          <LiveIndicator />
+          <WhoAmI session={session} />
+          <button type="button" class="link" onClick={() => signOut()}>
+            Sign out
+          </button>
+        </header>
+        <main>{route(loc.path, can)}</main>
+      </div>
+    </SessionContext.Provider>
   );
 }

@@ -11,7 +11,7 @@
  * - `attach` returns the raw hijacked stream; `Demuxer` splits the 8-byte-header multiplexed
  *   stream of a container without a TTY (stdout and stderr frames) and never drops a trailing
  *   partial frame: a last line without a newline is output too.
- * - No method retries; the executor decides.
+ * - No method retries; the executor decides (it retries the archive upload on a 5xx).
  */
 import * as http from 'node:http';
 import type { Readable } from 'node:stream';

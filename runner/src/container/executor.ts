@@ -2,7 +2,7 @@
  * One run's container (SPEC section 9), in small steps like gitlab-runner's docker executor:
  *
  *   image (pull per policy, progress in a few log lines) → create (named, labelled, limited) →
- *   copy the clone and the script in (archive) → attach → start → wait → inspect (exit code, OOM)
+ *   copy the clone and the script in (archive; a 5xx is tried again) → attach → start → wait → inspect (exit code, OOM)
  *   → remove (container and volumes), always.
  *
  * - Attach comes BEFORE start: Podman loses the exit code of a container attached to after it
@@ -21,7 +21,7 @@ import { writeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Resources } from '../api-client';
 import { errorMessage } from '../logger';
-import { Demuxer, EngineError, type ContainerCreate, type Engine, type PullProgress } from './engine';
+import { Demuxer, EngineError, EngineUnavailable, type ContainerCreate, type Engine, type PullProgress } from './engine';
 
 export type PullPolicy = 'if-not-present' | 'always' | 'never';
 export const PULL_POLICIES: PullPolicy[] = ['if-not-present', 'always', 'never'];
@@ -64,6 +64,9 @@ export interface ContainerResult {
 const LAUNCHER =
   'exec 2>&1; if command -v bash >/dev/null 2>&1; then exec bash /.pulse/script.sh; else exec sh /.pulse/script.sh; fi';
 
+/** How many times the clone and the script are offered to the engine before the run fails. */
+export const COPY_ATTEMPTS = 3;
+
 /** After wait answered, how long the output stream may take to drain before we stop reading. */
 const DRAIN_MS = 10_000;
 
@@ -99,7 +102,7 @@ export class ContainerRun {
       const user = await this.imageUser();
       this.id = await this.create();
       spec.note(`running in container ${this.name} (image ${spec.image})`);
-      await engine.putArchive(this.id, '/', tarOf(spec.contextDir, ['workspace', '.pulse'], user));
+      await this.copyIn(this.id, user);
       if (this.stopping) return {};
       const stream = await engine.attachContainer(this.id);
       const drained = this.pump(stream);
@@ -221,6 +224,28 @@ export class ContainerRun {
     }
   }
 
+  /**
+   * Copies the clone and the script into the container (not started yet). A 5xx or a broken
+   * connection is tried again with a fresh archive: extracting the same files again into a
+   * container that has not run is harmless. Podman answers 500 "passing bulk input to
+   * subprocess: write |1: broken pipe" now and then under concurrent copies (its extracting
+   * subprocess can exit before the request body is fully read: buildah copier race,
+   * containers/buildah#6573); a 4xx (no such container, bad path) is not retried.
+   */
+  private async copyIn(id: string, user: { uid: number; gid: number }): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.settings.engine.putArchive(id, '/', tarOf(this.spec.contextDir, ['workspace', '.pulse'], user));
+        return;
+      } catch (err) {
+        const transient = err instanceof EngineUnavailable || (err instanceof EngineError && err.status >= 500);
+        if (!transient || attempt >= COPY_ATTEMPTS || this.stopping) throw err;
+        this.spec.note(`copying the workspace into the container failed (${errorMessage(err)}); trying again (${attempt + 1} of ${COPY_ATTEMPTS})`);
+        await delay(250 * attempt);
+      }
+    }
+  }
+
   /** Copies the container's output into the log file, in the order it arrives. */
   private pump(stream: Readable): Promise<void> {
     const demuxer = new Demuxer((_kind, payload) => writeSync(this.spec.outputFd, payload));
@@ -286,9 +311,14 @@ export class PullLog {
   }
 }
 
-/** A tar stream of `entries` under `dir`, owned by `user` (GNU tar). */
-function tarOf(dir: string, entries: string[], user: { uid: number; gid: number }): Readable {
-  const tar = spawn('tar', ['-c', '-f', '-', '-C', dir, `--owner=${user.uid}`, `--group=${user.gid}`, '--numeric-owner', ...entries], {
+/**
+ * A tar stream of `entries` under `dir`, owned by `user` (GNU tar). Records of one block: the
+ * archive ends right after its two-block end marker, with none of GNU tar's default padding to
+ * 10 KiB. Podman's extracting subprocess stops reading at the end marker, so padding after it
+ * was written into a closed pipe: a 500 "broken pipe" (containers/buildah#6573).
+ */
+export function tarOf(dir: string, entries: string[], user: { uid: number; gid: number }): Readable {
+  const tar = spawn('tar', ['-c', '-f', '-', '--record-size=512', '-C', dir, `--owner=${user.uid}`, `--group=${user.gid}`, '--numeric-owner', ...entries], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

@@ -4,6 +4,7 @@ import { api, errorText, type BatchResponse, type RunSummary } from '../api';
 import { BatchProgress, batchCounts } from '../components/batch-progress';
 import { ErrorBox, Link, Loading, StateBadge, Time, duration, shortId } from '../components/ui';
 import { useLive } from '../live';
+import { useCan } from '../session';
 
 const GROUPS = ['running', 'waiting', 'failed', 'timeout', 'canceled', 'finished'] as const;
 
@@ -23,6 +24,7 @@ async function loadBatch(id: string): Promise<{ batch: BatchResponse; runs: RunS
 
 /** `/batches/{id}`: the batch's runs grouped by state, counts, a progress bar, "Cancel batch". */
 export function BatchPage({ id }: { id: string }): JSX.Element {
+  const can = useCan();
   const live = useLive(
     () => loadBatch(id),
     [id],
@@ -65,7 +67,7 @@ export function BatchPage({ id }: { id: string }): JSX.Element {
         <h1>
           Batch <span class="mono">{shortId(batch.batch_id)}</span>
         </h1>
-        {open && (
+        {open && can('write') && (
           <button type="button" class="danger" disabled={busy} onClick={() => void cancel()}>
             Cancel batch
           </button>

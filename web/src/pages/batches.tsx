@@ -4,6 +4,7 @@ import { BatchProgress } from '../components/batch-progress';
 import { ErrorBox, Link, Loading, Time, shortId } from '../components/ui';
 import { useLive } from '../live';
 import { navigate, useLocation } from '../router';
+import { Pager } from '../components/pager';
 
 const PAGE = 25;
 
@@ -65,25 +66,16 @@ export function BatchesPage(): JSX.Element {
           </tbody>
         </table>
       )}
-      <div class="pager">
-        {cursor && (
-          <button type="button" onClick={() => navigate(`/batches${namespace ? `?namespace=${encodeURIComponent(namespace)}` : ''}`)}>
-            First page
-          </button>
-        )}
-        {live.data?.page.next_cursor && (
-          <button
-            type="button"
-            onClick={() => {
-              const q = new URLSearchParams({ cursor: live.data!.page.next_cursor! });
-              if (namespace) q.set('namespace', namespace);
-              navigate(`/batches?${q.toString()}`);
-            }}
-          >
-            Next page
-          </button>
-        )}
-      </div>
+      <Pager
+        atStart={!cursor}
+        next={live.data?.page.next_cursor}
+        onFirst={() => navigate(`/batches${namespace ? `?namespace=${encodeURIComponent(namespace)}` : ''}`)}
+        onNext={(next) => {
+          const q = new URLSearchParams({ cursor: next });
+          if (namespace) q.set('namespace', namespace);
+          navigate(`/batches?${q.toString()}`);
+        }}
+      />
     </section>
   );
 }

@@ -3,6 +3,7 @@ import { useState } from 'preact/hooks';
 import { api, errorText, type NamespaceResponse } from '../api';
 import { ErrorBox, Link, Loading } from '../components/ui';
 import { useLive } from '../live';
+import { useCan } from '../session';
 
 function repoLines(text: string): string[] {
   return text
@@ -11,8 +12,9 @@ function repoLines(text: string): string[] {
     .filter(Boolean);
 }
 
-/** `/namespaces`: list, create, edit (replace the repositories), delete. */
+/** `/namespaces`: list, create, edit (replace the repositories), delete (those three need write). */
 export function NamespacesPage(): JSX.Element {
+  const can = useCan();
   const live = useLive(() => api.namespaces(), [], (e) => e.kind === 'namespace');
   const [name, setName] = useState('');
   const [repos, setRepos] = useState('');
@@ -72,7 +74,7 @@ export function NamespacesPage(): JSX.Element {
       {!live.data ? (
         live.loading && <Loading what="namespaces" />
       ) : live.data.length === 0 ? (
-        <p class="muted">No namespace yet: create one below.</p>
+        <p class="muted">No namespace yet{can('write') ? ': create one below' : ''}.</p>
       ) : (
         <table>
           <thead>
@@ -86,7 +88,7 @@ export function NamespacesPage(): JSX.Element {
             {live.data.map((ns) => (
               <tr key={ns.namespace_name}>
                 <td>
-                  <Link href={`/runs?namespace=${encodeURIComponent(ns.namespace_name)}`}>{ns.namespace_name}</Link>
+                  <Link href={`/namespaces/${encodeURIComponent(ns.namespace_name)}`}>{ns.namespace_name}</Link>
                 </td>
                 <td class="mono">
                   {ns.repositories.map((r) => (
@@ -94,45 +96,59 @@ export function NamespacesPage(): JSX.Element {
                   ))}
                 </td>
                 <td class="actions">
-                  <button type="button" onClick={() => edit(ns)} aria-label={`Edit ${ns.namespace_name}`}>
-                    Edit
-                  </button>
-                  <button type="button" class="danger" onClick={() => void remove(ns.namespace_name)} aria-label={`Delete ${ns.namespace_name}`}>
-                    Delete
-                  </button>
+                  <Link href={`/runs?namespace=${encodeURIComponent(ns.namespace_name)}`} aria-label={`Runs of ${ns.namespace_name}`}>
+                    Runs
+                  </Link>
+                  <Link href={`/namespaces/${encodeURIComponent(ns.namespace_name)}/secrets`} aria-label={`Secrets of ${ns.namespace_name}`}>
+                    Secrets
+                  </Link>
+                  {can('write') && (
+                    <>
+                      <button type="button" onClick={() => edit(ns)} aria-label={`Edit ${ns.namespace_name}`}>
+                        Edit
+                      </button>
+                      <button type="button" class="danger" onClick={() => void remove(ns.namespace_name)} aria-label={`Delete ${ns.namespace_name}`}>
+                        Delete
+                      </button>
+                    </>
+                  )}
                 </td>
               </tr>
             ))}
           </tbody>
         </table>
       )}
-      <h2>{editing ? `Edit ${editing}` : 'Create a namespace'}</h2>
-      <form class="stack" onSubmit={(e) => void save(e)}>
-        <label>
-          Name
-          <input value={name} onInput={(e) => setName(e.currentTarget.value)} readOnly={editing !== null} required pattern="[A-Za-z0-9._\-]{1,63}" />
-        </label>
-        <label>
-          Repositories (one per line)
-          <textarea rows={4} value={repos} onInput={(e) => setRepos(e.currentTarget.value)} placeholder="https://github.com/acme/app.git" />
-        </label>
-        <div class="actions">
-          <button type="submit" class="primary" disabled={busy}>
-            {editing ? 'Save' : 'Create'}
-          </button>
-          {editing && (
-            <button type="button" onClick={clear}>
-              Cancel edit
-            </button>
-          )}
-        </div>
-        <ErrorBox error={error} />
-        {notice && (
-          <p class="notice" role="status">
-            {notice}
-          </p>
-        )}
-      </form>
+      {can('write') && (
+        <>
+          <h2>{editing ? `Edit ${editing}` : 'Create a namespace'}</h2>
+          <form class="stack" onSubmit={(e) => void save(e)}>
+            <label>
+              Name
+              <input value={name} onInput={(e) => setName(e.currentTarget.value)} readOnly={editing !== null} required pattern="[A-Za-z0-9._\-]{1,63}" />
+            </label>
+            <label>
+              Repositories (one per line)
+              <textarea rows={4} value={repos} onInput={(e) => setRepos(e.currentTarget.value)} placeholder="https://github.com/acme/app.git" />
+            </label>
+            <div class="actions">
+              <button type="submit" class="primary" disabled={busy}>
+                {editing ? 'Save' : 'Create'}
+              </button>
+              {editing && (
+                <button type="button" onClick={clear}>
+                  Cancel edit
+                </button>
+              )}
+            </div>
+            <ErrorBox error={error} />
+            {notice && (
+              <p class="notice" role="status">
+                {notice}
+              </p>
+            )}
+          </form>
+        </>
+      )}
     </section>
   );
 }

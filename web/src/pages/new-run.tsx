@@ -1,6 +1,6 @@
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, errorText, type NamespaceResponse, type SubmitRunsRequest } from '../api';
+import { api, errorText, type NamespaceResponse, type SecretResponse, type SubmitRunsRequest } from '../api';
 import { ErrorBox, Link } from '../components/ui';
 import { navigate } from '../router';
 
@@ -18,13 +18,19 @@ export function parseEnv(text: string): Record<string, string> {
   return env;
 }
 
-/** `/runs/new`: namespace, script, optional repos, env, labels, priority, timeout → the new batch's page. */
+/**
+ * `/runs/new`: namespace, script, optional repos, env, secrets, image, labels, priority, timeout →
+ * the new batch's page.
+ */
 export function NewRunPage(): JSX.Element {
   const [namespaces, setNamespaces] = useState<NamespaceResponse[] | null>(null);
   const [namespace, setNamespace] = useState('');
   const [script, setScript] = useState('echo "hello from $(hostname)"\n');
   const [repos, setRepos] = useState<string[]>([]);
   const [env, setEnv] = useState('');
+  const [image, setImage] = useState('');
+  const [secrets, setSecrets] = useState<SecretResponse[] | null>(null);
+  const [chosen, setChosen] = useState<string[]>([]);
   const [labels, setLabels] = useState('');
   const [priority, setPriority] = useState('');
   const [timeout, setTimeoutValue] = useState('');
@@ -40,6 +46,20 @@ export function NewRunPage(): JSX.Element {
       (err) => setError(errorText(err)),
     );
   }, []);
+  // The namespace's secrets (names only), to tick; none listed when the orchestrator has no secrets.
+  useEffect(() => {
+    setSecrets(null);
+    setChosen([]);
+    if (!namespace) return undefined;
+    let alive = true;
+    api.secrets(namespace).then(
+      (list) => alive && setSecrets(list),
+      () => alive && setSecrets([]),
+    );
+    return () => {
+      alive = false;
+    };
+  }, [namespace]);
   const selected = namespaces?.find((n) => n.namespace_name === namespace);
 
   const submit = async (event: Event): Promise<void> => {
@@ -51,6 +71,8 @@ export function NewRunPage(): JSX.Element {
       if (repos.length) body.repos = repos;
       const e = parseEnv(env);
       if (Object.keys(e).length) body.env = e;
+      if (chosen.length) body.secrets = chosen;
+      if (image.trim()) body.image = image.trim();
       const l = labels
         .split(',')
         .map((x) => x.trim())
@@ -118,6 +140,28 @@ export function NewRunPage(): JSX.Element {
         <label>
           Environment (NAME=value, one per line)
           <textarea class="mono" rows={3} value={env} onInput={(e) => setEnv(e.currentTarget.value)} spellcheck={false} />
+        </label>
+        {secrets && secrets.length > 0 && (
+          <fieldset>
+            <legend>Secrets (in the environment, masked in the log)</legend>
+            {secrets.map((x) => (
+              <label key={x.name} class="check">
+                <input
+                  type="checkbox"
+                  checked={chosen.includes(x.name)}
+                  onChange={(e) => {
+                    const on = e.currentTarget.checked;
+                    setChosen((now) => (on ? [...now, x.name] : now.filter((n) => n !== x.name)));
+                  }}
+                />
+                <span class="mono">{x.name}</span>
+              </label>
+            ))}
+          </fieldset>
+        )}
+        <label>
+          Image (optional: run in a container of this image)
+          <input class="mono" value={image} onInput={(e) => setImage(e.currentTarget.value)} placeholder="debian:12" spellcheck={false} />
         </label>
         <div class="row">
           <label>

@@ -4,9 +4,11 @@ import { api, errorText, isFinal } from '../api';
 import { ErrorBox, Field, Link, Loading, StateBadge, Time, duration, shortId } from '../components/ui';
 import { useLive, useNow } from '../live';
 import { LogView } from '../log/log-view';
+import { useCan } from '../session';
 
 /** `/runs/{id}`: the run's fields and state, a "Cancel" button while it is not final, its live log. */
 export function RunPage({ id }: { id: string }): JSX.Element {
+  const can = useCan();
   const live = useLive(() => api.run(id), [id], (e) => e.kind === 'run' && (e.data as { id?: string }).id === id);
   const [actionError, setActionError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -42,7 +44,7 @@ export function RunPage({ id }: { id: string }): JSX.Element {
         <h1>
           Run <span class="mono">{shortId(run.id)}</span> <StateBadge state={run.state} />
         </h1>
-        {!final && (
+        {!final && can('write') && (
           <button type="button" class="danger" disabled={busy || run.cancel_requested_at !== null} onClick={() => void cancel()}>
             {run.cancel_requested_at ? 'Canceling…' : 'Cancel'}
           </button>
@@ -59,6 +61,13 @@ export function RunPage({ id }: { id: string }): JSX.Element {
         <Field label="Repository">
           <span class="mono">{run.repo}</span>
         </Field>
+        {run.image && (
+          <Field label="Image">
+            <span class="mono" data-field="image">
+              {run.image}
+            </span>
+          </Field>
+        )}
         <Field label="Batch">
           <Link href={`/batches/${run.batch_id}`}>{run.batch_id}</Link>
         </Field>
@@ -75,6 +84,11 @@ export function RunPage({ id }: { id: string }): JSX.Element {
         <Field label="Priority">{run.priority}</Field>
         <Field label="Labels">{run.labels.length ? run.labels.join(', ') : '—'}</Field>
         {Object.keys(run.env).length > 0 && <Field label="Environment">{Object.keys(run.env).join(', ')}</Field>}
+        {run.secrets?.length > 0 && (
+          <Field label="Secrets">
+            <span class="mono">{run.secrets.join(', ')}</span> <span class="muted small">(values masked in the log)</span>
+          </Field>
+        )}
         {run.result && (
           <Field label="Result">
             <code>{JSON.stringify(run.result)}</code>

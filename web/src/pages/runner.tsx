@@ -1,8 +1,9 @@
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
-import { api, errorText } from '../api';
+import { api, errorText, type ContainerFactsDto } from '../api';
 import { ErrorBox, Field, Link, Loading, StateBadge, Time, shortId } from '../components/ui';
 import { useLive } from '../live';
+import { useCan } from '../session';
 
 function amounts(v: Record<string, unknown> | null | undefined): string {
   if (!v) return '—';
@@ -12,19 +13,39 @@ function amounts(v: Record<string, unknown> | null | undefined): string {
   return parts.length ? parts.join(', ') : '—';
 }
 
-/** `/runners/{id}`: state, labels, resources and usage, current run, Disable/Enable, Deregister. */
+/** The container engine facts as the runner reported them (a partial report shows what it has). */
+function engine(c: Record<string, unknown> | null | undefined): JSX.Element {
+  if (!c) return <span class="muted">none (shell only)</span>;
+  const f = c as Partial<ContainerFactsDto>;
+  const parts = [f.engine, f.version, f.apiVersion && `API ${f.apiVersion}`, f.os && f.arch ? `${f.os}/${f.arch}` : (f.os ?? f.arch)].filter(Boolean);
+  return (
+    <span data-field="container">
+      {parts.join(' · ')}{' '}
+      {f.healthy === undefined ? null : f.healthy ? <span class="state state-finished">healthy</span> : <span class="state state-failed">unhealthy</span>}
+    </span>
+  );
+}
+
+/**
+ * `/runners/{id}`: state, labels, resources and usage, container engine, executors, current run;
+ * Disable/Enable, Rotate token, Deregister (admin).
+ */
 export function RunnerPage({ id }: { id: string }): JSX.Element {
+  const can = useCan();
   const live = useLive(() => api.runner(id), [id], (e) => e.kind === 'runner' && (e.data as { runner_id?: string }).runner_id === id);
   const [actionError, setActionError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [confirming, setConfirming] = useState(false);
+  const [notice, setNotice] = useState<string | null>(null);
   const r = live.data;
 
-  const act = async (what: () => Promise<unknown>): Promise<void> => {
+  const act = async (what: () => Promise<unknown>, done: string | null = null): Promise<void> => {
     setBusy(true);
     setActionError(null);
+    setNotice(null);
     try {
       await what();
+      setNotice(done);
       setConfirming(false);
       live.reload();
     } catch (err) {
@@ -50,7 +71,7 @@ export function RunnerPage({ id }: { id: string }): JSX.Element {
         <h1>
           Runner {r.name || shortId(r.runner_id)} <StateBadge state={r.deregistered ? 'deregistered' : r.state} />
         </h1>
-        {!r.deregistered && (
+        {!r.deregistered && can('admin') && (
           <div class="actions">
             {r.enabled ? (
               <button type="button" disabled={busy} onClick={() => void act(() => api.disableRunner(id))}>
@@ -61,6 +82,15 @@ export function RunnerPage({ id }: { id: string }): JSX.Element {
                 Enable
               </button>
             )}
+            <button
+              type="button"
+              disabled={busy}
+              onClick={() =>
+                void act(() => api.rotateRunnerToken(id), 'Its next heartbeat answer offers the runner a new token; the current one keeps working until the new one is used.')
+              }
+            >
+              Rotate token
+            </button>
             {!confirming && (
               <button type="button" class="danger" disabled={busy} onClick={() => setConfirming(true)}>
                 Deregister
@@ -84,12 +114,23 @@ export function RunnerPage({ id }: { id: string }): JSX.Element {
         </div>
       )}
       <ErrorBox error={actionError ?? live.error} />
+      {notice && (
+        <p class="notice" role="status">
+          {notice}
+        </p>
+      )}
       <dl class="fields">
         <Field label="State">
           <span data-field="state">{r.state}</span>
         </Field>
         <Field label="Enabled">{r.enabled ? 'yes' : 'no (receives no run)'}</Field>
         <Field label="Labels">{r.labels.join(', ') || '—'}</Field>
+        <Field label="Namespaces">{r.namespaces ? r.namespaces.join(', ') : <span class="muted">any</span>}</Field>
+        <Field label="Container engine">{engine(r.container)}</Field>
+        <Field label="Executors">
+          <span data-field="executors">{(r.executors ?? ['shell']).join(', ')}</span>
+        </Field>
+        <Field label="Default image">{r.default_image ? <span class="mono">{r.default_image}</span> : <span class="muted">none</span>}</Field>
         <Field label="Current run">{r.current_run ? <Link href={`/runs/${r.current_run}`}>{r.current_run}</Link> : '—'}</Field>
         <Field label="Resources">{amounts(r.resources)}</Field>
         <Field label="Usage">{amounts(r.usage)}</Field>

@@ -4,6 +4,7 @@ import { api, RUN_STATES } from '../api';
 import { ErrorBox, Link, Loading, StateBadge, Time, duration, shortId } from '../components/ui';
 import { useLive } from '../live';
 import { navigate, useLocation } from '../router';
+import { Pager } from '../components/pager';
 
 const PAGE = 50;
 
@@ -109,18 +110,7 @@ export function RunsPage(): JSX.Element {
           </tbody>
         </table>
       )}
-      <div class="pager">
-        {cursor && (
-          <button type="button" onClick={() => go({ cursor: '' })}>
-            First page
-          </button>
-        )}
-        {live.data?.next_cursor && (
-          <button type="button" onClick={() => go({ cursor: live.data!.next_cursor! })}>
-            Next page
-          </button>
-        )}
-      </div>
+      <Pager atStart={!cursor} next={live.data?.next_cursor} onFirst={() => go({ cursor: '' })} onNext={(next) => go({ cursor: next })} />
     </section>
   );
 }

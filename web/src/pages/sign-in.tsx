@@ -2,7 +2,10 @@ import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { signIn, signOutNotice } from '../auth';
 
-/** Sign-in: the admin token goes to this tab's sessionStorage, never into a URL. */
+/**
+ * Sign-in with ADMIN_TOKEN or any API token (`pulse_pat_…`): it goes to this tab's sessionStorage,
+ * never into a URL. GET /api/whoami checks it (every scope includes read).
+ */
 export function SignInPage(): JSX.Element {
   const [value, setValue] = useState('');
   const [error, setError] = useState<string | null>(signOutNotice());
@@ -12,14 +15,17 @@ export function SignInPage(): JSX.Element {
     event.preventDefault();
     const t = value.trim();
     if (!t) {
-      setError('Enter the admin token (printed by the orchestrator on its first start).');
+      setError('Enter the admin token (printed by the orchestrator on its first start) or an API token (pulse_pat_…).');
       return;
     }
     setBusy(true);
     setError(null);
     try {
-      const res = await fetch('/api/runners?limit=1', { headers: { Authorization: `Bearer ${t}` }, cache: 'no-store' });
-      if (res.status === 401 || res.status === 403) setError('That token was refused by the orchestrator.');
+      let res = await fetch('/api/whoami', { headers: { Authorization: `Bearer ${t}` }, cache: 'no-store' });
+      // An orchestrator older than API tokens has no /api/whoami: any admin route checks the token.
+      if (res.status === 404) res = await fetch('/api/runners?limit=1', { headers: { Authorization: `Bearer ${t}` }, cache: 'no-store' });
+      if (res.status === 401) setError('That token was refused by the orchestrator (unknown, expired or revoked).');
+      else if (res.status === 403) setError('That token was refused by the orchestrator: it lacks the read scope.');
       else if (!res.ok) setError(`The orchestrator answered ${res.status}. Try again.`);
       else signIn(t);
     } catch {
@@ -52,7 +58,8 @@ export function SignInPage(): JSX.Element {
           </p>
         )}
         <p class="muted small">
-          The token was printed by <code>npm start</code> on the first start (ADMIN_TOKEN). It is kept in this tab only.
+          The admin token was printed by <code>npm start</code> on the first start (ADMIN_TOKEN); an API token (
+          <code>pulse_pat_…</code>) works too, and the dashboard shows what its scopes allow. It is kept in this tab only.
         </p>
       </form>
     </main>
