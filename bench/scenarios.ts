@@ -13,6 +13,7 @@ import type { Check, CpuShare, Row, ScenarioResult } from './report-types';
 import type { Scale } from './scale';
 import { containerRuns } from './containers';
 import { cancelLatency, retentionCost } from './ops-scenarios';
+import { instancePlacement } from './instances';
 
 export interface Ctx {
   scale: Scale;
@@ -966,6 +967,7 @@ export const SCENARIOS: Array<{ id: number; name: string; fn: ScenarioFn }> = [
   { id: 11, name: 'cancel latency', fn: cancelLatency },
   { id: 12, name: 'retention cost', fn: retentionCost },
   { id: 13, name: 'secrets', fn: secretsScenario },
+  { id: 14, name: 'instances', fn: instancePlacement },
 ];
 
 export function toResult(s: Scenario, seconds: number, error?: string): ScenarioResult {

@@ -8,11 +8,13 @@ import type { DatabaseTarget } from './database/data-source-options';
 import { DatabaseModule } from './database/database.module';
 import { EventModule } from './event/event.module';
 import { HealthModule } from './health/health.module';
+import { InstanceModule } from './instance/instance.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { NamespaceModule } from './namespace/namespace.module';
 import { RunModule } from './run/run.module';
 import { RunnerModule } from './runner/runner.module';
 import { SecretModule } from './secret/secret.module';
+import { WorkloadModule } from './workload/workload.module';
 
 @Module({})
 export class AppModule {
@@ -32,6 +34,8 @@ export class AppModule {
         RunnerModule,
         HealthModule,
         EventModule,
+        WorkloadModule,
+        InstanceModule,
       ],
     };
   }

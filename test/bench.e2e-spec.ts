@@ -23,7 +23,7 @@ const RUN = resolve(__dirname, '../dist/bench/run.js');
   it('runs every scenario with its references, and every correctness check passes', async () => {
     // Scenario 8 (container runs) needs a container engine; without one (and not under CI) it
     // is left out, loudly (testEngine warns), like the container e2e suite.
-    const scenarios = testEngine() ? [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13] : [1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13];
+    const scenarios = testEngine() ? [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14] : [1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14];
     const json = join(dir, 'tiny.json');
     let output = '';
     const code = await new Promise<number | null>((done) => {

@@ -64,6 +64,8 @@ export const heartbeatBody: FastCheck = (body) =>
       container: containerFacts,
       executors: (v) =>
         Array.isArray(v) && v.length >= 1 && v.length <= 2 && v.every((e) => e === 'shell' || e === 'container'),
+      // An empty list only: a runner that holds instances takes the full validation.
+      instances: (v) => Array.isArray(v) && v.length === 0,
     },
     ['id', 'status'],
   );

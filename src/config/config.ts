@@ -21,6 +21,8 @@ export interface PulseConfig {
   runnerDeadAfter: number;
   /** Seconds: the longest a heartbeat may wait for work. */
   longPollMax: number;
+  /** Seconds without a heartbeat after which a runner's instances are placed elsewhere (SPEC section 10). */
+  instanceLostAfter: number;
   /** Seconds a running run may take to confirm a cancel before it is canceled anyway. */
   cancelGrace: number;
   /** Seconds: the deadline of a run submitted without `timeout`. */
@@ -217,6 +219,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     heartbeatInterval: seconds(env, 'HEARTBEAT_INTERVAL', 10, 0.1, 3600),
     runnerDeadAfter: seconds(env, 'RUNNER_DEAD_AFTER', 30, 0.5, 86400),
     longPollMax: seconds(env, 'LONG_POLL_MAX', 25, 0, 300),
+    instanceLostAfter: seconds(env, 'INSTANCE_LOST_AFTER', 300, 0.5, 30 * 86400),
     cancelGrace: seconds(env, 'CANCEL_GRACE', 30, 0, 86400),
     runDefaultTimeout: int(env, 'RUN_DEFAULT_TIMEOUT', 3600, 1, 30 * 86400),
     maxAttempts: int(env, 'MAX_ATTEMPTS', 2, 1, 100),

@@ -8,6 +8,7 @@ import { Secrets1764400000000 } from './migrations/1764400000000-Secrets';
 import { Tokens1764500000000 } from './migrations/1764500000000-Tokens';
 import { PendingReasonInSql1764600000000 } from './migrations/1764600000000-PendingReasonInSql';
 import { RunnerEventPlpgsql1764650000000 } from './migrations/1764650000000-RunnerEventPlpgsql';
+import { Instances1764700000000 } from './migrations/1764700000000-Instances';
 
 export interface DatabaseTarget {
   url: string;
@@ -34,6 +35,7 @@ export function dataSourceOptions(target: DatabaseTarget): DataSourceOptions {
       Tokens1764500000000,
       PendingReasonInSql1764600000000,
       RunnerEventPlpgsql1764650000000,
+      Instances1764700000000,
     ],
     migrationsTableName: 'pulse_migrations',
     migrationsTransactionMode: 'each',

@@ -69,6 +69,7 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
   private readonly goneListeners: Array<(runnerId: string | null) => void> = [];
   private readonly forgetListeners = new Map<string, Array<(id: string | null) => void>>();
   private readonly eventListeners: Array<() => void> = [];
+  private readonly wokenListeners: Array<(runnerIds: string[] | null) => void> = [];
   /** Busy long polls, by runner id: each resolves true when woken, false on time-out or shutdown. */
   private readonly runnerWaiters = new Map<string, Set<(woken: boolean) => void>>();
   /** Counts runner wake-ups; `lastRunnerWake` remembers the count at each runner's last one. */
@@ -259,6 +260,11 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
     }
   }
 
+  /** Listens for runner wake-ups in this process (ids, or null: every runner); caches about runners drop them. */
+  onRunnersWoken(listener: (runnerIds: string[] | null) => void): void {
+    this.wokenListeners.push(listener);
+  }
+
   /** Changes at every runner wake-up; read it before looking at a runner's runs, pass it to waitForRunner. */
   get runnerEpoch(): number {
     return this.runnerWakes;
@@ -300,6 +306,7 @@ export class WorkSignal implements OnApplicationBootstrap, BeforeApplicationShut
   /** Wakes the busy polls of these runners in this process; null wakes all of them. */
   private wakeRunnersHere(runnerIds: string[] | null): void {
     const seq = ++this.runnerWakes;
+    for (const listener of this.wokenListeners) listener(runnerIds);
     if (runnerIds === null || this.lastRunnerWake.size > MAX_REMEMBERED_WAKES) {
       this.lastRunnerWake.clear();
       this.allRunnersWokenAt = seq;

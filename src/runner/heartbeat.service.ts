@@ -11,6 +11,7 @@ import { DispatchService, RunnerView } from '../run/dispatch.service';
 import type { RunRow } from '../run/run.entity';
 import { DeliverableRun, SecretDelivery } from '../run/secret-delivery';
 import { MetricsService } from '../metrics/metrics.service';
+import { InstanceProtocol } from '../instance/instance-protocol';
 import { HeartbeatBody, HeartbeatRequest, RunAssignment } from './runner.dto';
 import { capabilitiesOf, executorFlags } from './capabilities';
 import { RunnerCache } from './runner-cache';
@@ -79,6 +80,7 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     private readonly metrics: MetricsService,
     private readonly cache: RunnerCache,
     private readonly delivery: SecretDelivery,
+    private readonly instances: InstanceProtocol,
   ) {}
 
   private readonly alive = new Coalescer<AliveFacts, AliveRow | undefined>((items) => this.markAliveMany(items));
@@ -94,6 +96,9 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     const listsNothing = !req.runs || req.runs.length === 0;
     const wait = Math.min(req.wait ?? 0, this.config.longPollMax);
     this.metrics.inc('pulse_heartbeats_total');
+    // What it holds (SPEC section 10): nothing to do when it speaks no instances or holds none and is given none.
+    const reportsAny = (req.instances?.length ?? 0) > 0;
+    await this.instances.report(runnerId, req.instances, ip);
 
     // Idle and recently seen, with no run waiting anywhere: nothing to write, nothing to claim.
     // A runner whose executors changed (its container engine went down or came back) is written.
@@ -101,12 +106,12 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     const cached = this.cache.fresh(runnerId);
     const known = cached && cached.view.canShell === flags.canShell && cached.view.canContainer === flags.canContainer ? cached : undefined;
     if (known && !known.holding && listsNothing && this.signal.queueKnownEmpty()) {
-      const run = ready && known.view.enabled && wait > 0 ? await this.longPoll(known.view, wait * 1000, short) : undefined;
+      const run = ready && known.view.enabled && wait > 0 ? await this.longPoll(await this.forRuns(known.view), wait * 1000, short, runnerEpoch) : undefined;
       if (run) this.handedOut(runnerId, run);
-      return this.answer(runnerId, run, []);
+      return this.answer(runnerId, run, [], reportsAny);
     }
 
-    const view = known?.view ?? (await this.markAlive(runnerId, req, ip));
+    const view = await this.forRuns(known?.view ?? (await this.markAlive(runnerId, req, ip)));
     const exchange = await this.dispatch.exchange(view, ready, req.runs, known?.holding === false);
     if (exchange.requeued > 0) await this.announce(exchange.requeued);
     let run = exchange.assignment;
@@ -115,14 +120,25 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     if (!run && !exchange.holding) this.lookForAnyWork(epoch);
 
     if (!run && ready && view.enabled && !exchange.holding && exchange.cancel.length === 0 && wait > 0) {
-      run = await this.longPoll(view, wait * 1000, short);
+      run = await this.longPoll(view, wait * 1000, short, runnerEpoch);
       if (run) this.handedOut(runnerId, run);
     } else if (run && fresh) {
       this.metrics.observeDispatchLatency((Date.now() - new Date(run.created_at).getTime()) / 1000);
     } else if (!run && !ready && !listsNothing && exchange.cancel.length === 0 && wait > 0) {
-      return this.answer(runnerId, undefined, await this.busyPoll(view, req, wait, runnerEpoch));
+      return this.answer(runnerId, undefined, await this.busyPoll(view, req, wait, runnerEpoch), reportsAny);
     }
-    return this.answer(runnerId, run, exchange.cancel);
+    return this.answer(runnerId, run, exchange.cancel, reportsAny);
+  }
+
+  /**
+   * The runner as run dispatch sees it: its resources less what its instances hold (SPEC section
+   * 10). The same view, at no cost, for a runner known to hold no instance.
+   */
+  private async forRuns(view: RunnerView): Promise<RunnerView> {
+    const held = await this.instances.claimed(view.id);
+    if (!held) return view;
+    const left = (total: number, used: number): number => (total >= UNLIMITED ? total : Math.max(0, total - used));
+    return { ...view, cpu: left(view.cpu, held.cpu), memory: left(view.memory, held.memory), disk: left(view.disk, held.disk) };
   }
 
   /**
@@ -141,15 +157,18 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     return this.dispatch.toStop(view.id, req.runs ?? []);
   }
 
-  private async answer(runnerId: string, claimed: RunRow | undefined, cancel: string[]): Promise<HeartbeatBody> {
+  private async answer(runnerId: string, claimed: RunRow | undefined, cancel: string[], reportsAny: boolean): Promise<HeartbeatBody> {
     // Only a run that names secrets costs anything here: their values are decrypted for it now.
     const run = await this.delivery.prepare(claimed);
     if (claimed && !run) this.cache.setHolding(runnerId, false);
+    // The whole desired list, read last (after any wait); nothing for a runner known to hold none.
+    const instances = await this.instances.desiredFor(runnerId, reportsAny);
     return {
       status: 'ok',
       interval: this.config.heartbeatInterval,
       ...(run && { run: toAssignment(run) }),
       ...(cancel.length > 0 && { cancel }),
+      ...(instances && { instances }),
     };
   }
 
@@ -173,8 +192,12 @@ export class HeartbeatService implements BeforeApplicationShutdown {
       .finally(() => (this.looking = false));
   }
 
-  /** Waits for an announcement of work and tries to claim it; passes a wake-up it cannot use on. */
-  private async longPoll(view: RunnerView, ms: number, short: number): Promise<RunRow | undefined> {
+  /**
+   * Waits for an announcement of work and tries to claim it; passes a wake-up it cannot use on.
+   * A wake-up of this runner (its desired list of instances changed, from any process, since
+   * `since`) ends the wait at once with no run: the answer carries the new list.
+   */
+  private async longPoll(view: RunnerView, ms: number, short: number, since: number): Promise<RunRow | undefined> {
     const deadline = Date.now() + ms;
     // Work announced between our claim attempt and now woke other waiters, unless there were too
     // few of them: then it may wait for nobody, so look once more before waiting.
@@ -187,9 +210,18 @@ export class HeartbeatService implements BeforeApplicationShutdown {
       for (;;) {
         const left = deadline - Date.now();
         if (left <= 0) return undefined;
-        const wakeUp = await this.signal.wait(left);
+        const work = this.signal.wait(left);
+        const first = await Promise.race([
+          work.then((wakeUp) => ({ wakeUp, mine: false })),
+          this.signal.waitForRunner(view.id, left, since).then((mine) => ({ wakeUp: null, mine })),
+        ]);
         waited = true;
-        if (!wakeUp) return undefined;
+        const wakeUp = first.wakeUp;
+        if (!wakeUp) {
+          // Its list changed (or the time is up): answer now; a work wake-up still on its way goes to the next waiter.
+          if (first.mine) void work.then((late) => late?.pass());
+          return undefined;
+        }
         // Still enabled and registered? The cache knows (both changes evict it); else ask.
         if (!this.cache.fresh(view.id)?.view.enabled && !(await this.stillActive(view.id))) {
           wakeUp.pass();

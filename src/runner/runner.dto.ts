@@ -23,6 +23,7 @@ import { completeBody, fastBody, heartbeatBody, updateBody } from '../common/fas
 import { IMAGE_REFERENCE, IMAGE_REFERENCE_MAX, IMAGE_REFERENCE_MESSAGE } from '../common/image-reference';
 import { PageQuery } from '../common/pagination';
 import { NoNul } from '../common/validators';
+import { DesiredInstanceDto, InstanceReportDto } from '../instance/instance-protocol.dto';
 import { ResourcesDto } from '../run/run.dto';
 import type { ResultState } from '../run/run-state';
 import type { RunnerRow } from './runner.entity';
@@ -164,6 +165,17 @@ export class HeartbeatRequest extends CapabilitiesDto {
   @Min(0)
   @Max(3600)
   wait?: number;
+
+  @ApiPropertyOptional({
+    type: [InstanceReportDto],
+    description: 'Every instance the runner holds, with its status (SPEC section 10); omitted by runners without instances',
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(1000)
+  @ValidateNested({ each: true })
+  @Type(() => InstanceReportDto)
+  instances?: InstanceReportDto[];
 }
 
 fastBody(HeartbeatRequest, heartbeatBody);
@@ -199,6 +211,13 @@ export class HeartbeatBody {
   @ApiProperty({ description: 'Seconds until the next heartbeat (add jitter)' }) interval: number;
   @ApiPropertyOptional({ type: RunAssignment }) run?: RunAssignment;
   @ApiPropertyOptional({ type: [String], description: 'Runs to stop now' }) cancel?: string[];
+  @ApiPropertyOptional({
+    type: [DesiredInstanceDto],
+    description:
+      'The whole desired list of instances (SPEC section 10), to runners that hold or should hold any: start what is ' +
+      'missing, stop what is STOPPED, remove every container of yours not in it',
+  })
+  instances?: DesiredInstanceDto[];
   @ApiPropertyOptional({
     type: TokenOffer,
     description: 'A new runner token, offered in the last quarter of the current one\'s life: write it to the config, then use it',

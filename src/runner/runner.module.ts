@@ -1,5 +1,6 @@
 import { Module, OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { InstanceModule } from '../instance/instance.module';
 import { MetricsService } from '../metrics/metrics.service';
 import { RunModule } from '../run/run.module';
 import { SweepTimer } from '../run/run.sweeper';
@@ -14,7 +15,7 @@ import { RunnerService } from './runner.service';
 import { RunnerSweeper } from './runner.sweeper';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Runner]), RunModule],
+  imports: [TypeOrmModule.forFeature([Runner]), RunModule, InstanceModule],
   controllers: [RunnerProtocolController, RunnerController],
   providers: [RunnerService, RunnerTokenService, HeartbeatService, RunnerAuthGuard, RunnerSweeper, RunnerCache],
   exports: [RunnerService],

@@ -20,7 +20,39 @@ export interface HeartbeatBody {
   cancel?: string[];
   /** A new runner token offered (SPEC section 12). */
   token?: { value: string; expires_at: string | null };
+  /** The whole desired list of instances (SPEC section 10). */
+  instances?: DesiredInstance[];
 }
+
+/** One entry of a heartbeat's desired list of instances (SPEC section 10). */
+export interface DesiredInstance {
+  id: string;
+  name: string;
+  uri: string;
+  command?: string[];
+  environment: string[];
+  resources: { cpu: number; memory: number; disk: number };
+  ports: string[];
+  state: 'RUNNING' | 'STOPPED';
+  generation: number;
+}
+
+/** What a runner reports of an instance it holds (heartbeat `instances`). */
+export interface InstanceReport {
+  id: string;
+  status: 'STARTING' | 'RUNNING' | 'CRASHED' | 'FAILED' | 'STOPPING' | 'STOPPED';
+  description?: string;
+  ip?: string;
+  ports?: string[];
+  restarts?: number;
+  generation?: number;
+}
+
+/** Container facts of a runner with a healthy engine: what placement needs (SPEC sections 9, 10). */
+export const ENGINE = {
+  container: { engine: 'podman', version: '5.0', apiVersion: '1.41', os: 'linux', arch: 'amd64', healthy: true },
+  executors: ['container'],
+};
 
 /** A scripted runner speaking the protocol over HTTP, for tests that drive each call by hand. */
 export class TestRunner {

@@ -30,6 +30,8 @@ describe('Reaper', () => {
             { Id: 'mine-busy', Names: ['/pulse-run-b-1'], Labels: { 'pulse.runner': 'me', 'pulse.run': 'b' }, State: 'running', Created: 2 },
             // An engine that ignored the filter: another runner's container must survive.
             { Id: 'theirs', Names: ['/pulse-run-c-1'], Labels: { 'pulse.runner': 'someone-else', 'pulse.run': 'c' }, State: 'running', Created: 3 },
+            // Its own instance container (SPEC section 10): the instances' owner, not the reaper, decides.
+            { Id: 'mine-instance', Names: ['/pulse-instance-e'], Labels: { 'pulse.runner': 'me', 'pulse.instance': 'e' }, State: 'running', Created: 5 },
             { Id: 'mine-gone', Names: ['/pulse-run-d-1'], Labels: { 'pulse.runner': 'me', 'pulse.run': 'd' }, State: 'exited', Created: 4 },
           ]),
         );

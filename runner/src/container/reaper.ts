@@ -4,7 +4,8 @@
  * A runner killed with `kill -9` mid-run leaves its container running; the restarted runner's
  * first sweep removes it. Containers of other runners (another `pulse.runner` label on the same
  * engine) are never touched: the engine filters by this runner's own label, and every container
- * is checked again before it is removed.
+ * is checked again before it is removed. Instance containers (label `pulse.instance`) are never
+ * reaped: they outlive the runner process on purpose.
  */
 import type { Logger } from '../logger';
 import { errorMessage } from '../logger';
@@ -48,6 +49,7 @@ export class Reaper {
       const mine = await this.engine.listContainers([`pulse.runner=${this.runnerId}`]);
       for (const c of mine) {
         if (c.Labels?.['pulse.runner'] !== this.runnerId) continue; // never another runner's
+        if (c.Labels['pulse.instance'] !== undefined) continue; // an instance's: kept running across restarts (SPEC section 10)
         const name = (c.Names[0] ?? '').replace(/^\//, '');
         if (this.inUse.has(name)) continue;
         try {
