@@ -131,6 +131,23 @@ export interface DeregistrationRequest {
   id: string;
 }
 
+export interface DesiredInstanceDto {
+  id: string;
+  name: string;
+  /** The image */
+  uri: string;
+  command?: Array<string>;
+  /** "NAME=value" */
+  environment: Array<string>;
+  /** Container limits */
+  resources: unknown;
+  /** "8080" or "9000:8080" */
+  ports: Array<string>;
+  state: "RUNNING" | "STOPPED";
+  /** Grows when the container must be made again: recreate it when it differs from the one you run */
+  generation: number;
+}
+
 export interface ErrorResponse {
   statusCode: number;
   message: string | Array<string>;
@@ -152,6 +169,8 @@ export interface HeartbeatBody {
   run?: RunAssignment;
   /** Runs to stop now */
   cancel?: Array<string>;
+  /** The whole desired list of instances (SPEC section 10), to runners that hold or should hold any: start what is missing, stop what is STOPPED, remove every container of yours not in it */
+  instances?: Array<DesiredInstanceDto>;
   /** A new runner token, offered in the last quarter of the current one's life: write it to the config, then use it */
   token?: unknown;
 }
@@ -172,10 +191,60 @@ export interface HeartbeatRequest {
   runs?: Array<string>;
   /** Long poll, in seconds (capped by LONG_POLL_MAX). Ready: wait for work. Busy (runs listed): wait until one of the runs is canceled or times out, at most half of RUNNER_DEAD_AFTER (SPEC section 13) */
   wait?: number;
+  /** Every instance the runner holds, with its status (SPEC section 10); omitted by runners without instances */
+  instances?: Array<InstanceReportDto>;
 }
 
 export interface HeartbeatResponse {
   heartbeat: HeartbeatBody;
+}
+
+export interface InstancePage {
+  items: Array<InstanceResponse>;
+  next_cursor: string | null;
+}
+
+export interface InstanceReportDto {
+  id: string;
+  status: "STARTING" | "RUNNING" | "CRASHED" | "FAILED" | "STOPPING" | "STOPPED";
+  /** Why (an exit code, an engine error) */
+  description?: string;
+  /** The runner host's address the published ports are on */
+  ip?: string;
+  /** As published: "host:container" */
+  ports?: Array<string>;
+  /** Restarts after crashes done so far */
+  restarts?: number;
+  /** The `generation` of the desired entry it runs (a report of an older one is ignored) */
+  generation?: number;
+}
+
+export interface InstanceResponse {
+  id: string;
+  name: string;
+  type: "CONTAINER";
+  status: "SCHEDULING" | "SCHEDULED" | "STARTING" | "RUNNING" | "CRASHED" | "FAILED" | "STOPPING" | "STOPPED" | "DESTROYING" | "TERMINATED";
+  /** What was asked (the status is read against it) */
+  state: "RUNNING" | "STOPPED" | "DESTROYED";
+  /** The latest why */
+  description: string;
+  uri: string;
+  command?: Array<string>;
+  environment: Array<string>;
+  resources: ResourcesResponse;
+  /** As published ("32768:8080") once its runner reported them; else as asked */
+  ports: Array<string>;
+  labels: Array<string>;
+  workload_id: string | null;
+  runner_id: string | null;
+  /** The runner's address */
+  ip: string | null;
+  /** Restarts after crashes done by its runner */
+  restarts: number;
+  /** Why it is SCHEDULING */
+  pending_reason: string | null;
+  created_at: string;
+  updated_at: string;
 }
 
 export interface JobDto {
@@ -194,6 +263,62 @@ export interface NamespaceResponse {
   repositories: Array<string>;
 }
 
+export interface PatchInstanceRequest {
+  type?: "CONTAINER";
+  /** The image */
+  uri?: string;
+  /** Replaces the image's default command */
+  command?: Array<string>;
+  /** "NAME=value" entries */
+  environment?: Array<string>;
+  /** Claimed on the runner while placed: cpu cores, memory and disk in MiB */
+  resources?: unknown;
+  /** "8080": a host port the engine picks; "9000:80": host port 9000 */
+  ports?: Array<string>;
+  /** A runner must carry all of them */
+  labels?: Array<string>;
+  /** Start or stop it (RUNNING also retries a FAILED one) */
+  state?: "RUNNING" | "STOPPED";
+  name?: string;
+}
+
+export interface PatchWorkloadRequest {
+  type?: "CONTAINER";
+  /** The image */
+  uri?: string;
+  /** Replaces the image's default command */
+  command?: Array<string>;
+  /** "NAME=value" entries */
+  environment?: Array<string>;
+  /** Claimed on the runner while placed: cpu cores, memory and disk in MiB */
+  resources?: unknown;
+  /** "8080": a host port the engine picks; "9000:80": host port 9000 */
+  ports?: Array<string>;
+  /** A runner must carry all of them */
+  labels?: Array<string>;
+  name?: string;
+}
+
+export interface PutInstanceRequest {
+  type?: "CONTAINER";
+  /** The image */
+  uri?: string;
+  /** Replaces the image's default command */
+  command?: Array<string>;
+  /** "NAME=value" entries */
+  environment?: Array<string>;
+  /** Claimed on the runner while placed: cpu cores, memory and disk in MiB */
+  resources?: unknown;
+  /** "8080": a host port the engine picks; "9000:80": host port 9000 */
+  ports?: Array<string>;
+  /** A runner must carry all of them */
+  labels?: Array<string>;
+  /** Copy this workload's fields (inline fields given beside it override them) */
+  workload_id?: string;
+  /** Defaults to the workload's name */
+  name?: string;
+}
+
 export interface PutNamespaceRequest {
   /** 1–63 letters, digits, `.`, `_` or `-`. */
   namespace_name: string;
@@ -203,6 +328,24 @@ export interface PutNamespaceRequest {
 export interface PutSecretRequest {
   /** 8 to 65536 bytes (UTF-8), not only whitespace. Write-only: no route returns it. */
   value: string;
+}
+
+export interface PutWorkloadRequest {
+  type?: "CONTAINER";
+  /** The image */
+  uri?: string;
+  /** Replaces the image's default command */
+  command?: Array<string>;
+  /** "NAME=value" entries */
+  environment?: Array<string>;
+  /** Claimed on the runner while placed: cpu cores, memory and disk in MiB */
+  resources?: unknown;
+  /** "8080": a host port the engine picks; "9000:80": host port 9000 */
+  ports?: Array<string>;
+  /** A runner must carry all of them */
+  labels?: Array<string>;
+  /** Unique; letters, digits, ".", "_", "-" (1 to 63) */
+  name: string;
 }
 
 export interface RegistrationRequest {
@@ -254,6 +397,14 @@ export interface ResourcesDto {
   memory?: number;
   /** Disk in MiB */
   disk?: number;
+}
+
+export interface ResourcesResponse {
+  cpu: number;
+  /** MiB */
+  memory: number;
+  /** MiB */
+  disk: number;
 }
 
 export interface ResultDto {
@@ -500,4 +651,23 @@ export interface WhoAmIResponse {
   scopes: Array<"read" | "write" | "admin">;
   /** null: every namespace */
   namespaces: Array<string> | null;
+}
+
+export interface WorkloadPage {
+  items: Array<WorkloadResponse>;
+  next_cursor: string | null;
+}
+
+export interface WorkloadResponse {
+  id: string;
+  name: string;
+  type: "CONTAINER";
+  uri: string;
+  command?: Array<string>;
+  environment: Array<string>;
+  resources: ResourcesResponse;
+  ports: Array<string>;
+  labels: Array<string>;
+  created_at: string;
+  updated_at: string;
 }
