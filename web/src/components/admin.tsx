@@ -75,3 +75,31 @@ export function DateTime({ at, none = '—' }: { at: string | null | undefined; 
     </time>
   );
 }
+
+/** A token's status in a list (`active`, `expired`, `revoked`, `used up`), with when it was revoked. */
+export function StatusCell({ status, revokedAt }: { status: string; revokedAt: string | null }): JSX.Element {
+  return (
+    <td>
+      <span class={`state state-${status.replace(' ', '-')}`}>{status}</span>
+      {revokedAt && (
+        <span class="muted small">
+          {' '}
+          <DateTime at={revokedAt} />
+        </span>
+      )}
+    </td>
+  );
+}
+
+/** The Revoke button of a token's row (it asks for confirmation through `onRevoke`); empty once revoked. */
+export function RevokeCell({ show, busy, name, onRevoke }: { show: boolean; busy: boolean; name: string; onRevoke: () => void }): JSX.Element {
+  return (
+    <td class="actions">
+      {show && (
+        <button type="button" class="danger" disabled={busy} onClick={onRevoke} aria-label={`Revoke ${name}`}>
+          Revoke
+        </button>
+      )}
+    </td>
+  );
+}

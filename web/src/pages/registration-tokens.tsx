@@ -1,7 +1,7 @@
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, errorText, type CreatedRegistrationToken, type RegistrationTokenSummary } from '../api';
-import { Confirm, DateTime, ShownOnce } from '../components/admin';
+import { Confirm, DateTime, RevokeCell, ShownOnce, StatusCell } from '../components/admin';
 import { commaList, inDays, tokenStatus } from '../forms';
 import { ErrorBox, Loading, Time } from '../components/ui';
 import { useLive } from '../live';
@@ -125,22 +125,8 @@ export function RegistrationTokensPage(): JSX.Element {
                   <td>
                     <Time at={t.created_at} />
                   </td>
-                  <td>
-                    <span class={`state state-${status.replace(' ', '-')}`}>{status}</span>
-                    {t.revoked_at && (
-                      <span class="muted small">
-                        {' '}
-                        <DateTime at={t.revoked_at} />
-                      </span>
-                    )}
-                  </td>
-                  <td class="actions">
-                    {!t.revoked_at && (
-                      <button type="button" class="danger" disabled={busy} onClick={() => setRevoking(t)} aria-label={`Revoke ${t.name}`}>
-                        Revoke
-                      </button>
-                    )}
-                  </td>
+                  <StatusCell status={status} revokedAt={t.revoked_at} />
+                  <RevokeCell show={!t.revoked_at} busy={busy} name={t.name} onRevoke={() => setRevoking(t)} />
                 </tr>
               );
             })}

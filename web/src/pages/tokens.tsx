@@ -1,7 +1,7 @@
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, errorText, type CreatedToken, type TokenSummary } from '../api';
-import { Confirm, DateTime, ShownOnce } from '../components/admin';
+import { Confirm, DateTime, RevokeCell, ShownOnce, StatusCell } from '../components/admin';
 import { commaList, inDays, tokenStatus } from '../forms';
 import { ErrorBox, Loading, Time } from '../components/ui';
 import { useLive } from '../live';
@@ -131,22 +131,8 @@ export function TokensPage(): JSX.Element {
                   <td>
                     <Time at={t.created_at} />
                   </td>
-                  <td>
-                    <span class={`state state-${status}`}>{status}</span>
-                    {t.revoked_at && (
-                      <span class="muted small">
-                        {' '}
-                        <DateTime at={t.revoked_at} />
-                      </span>
-                    )}
-                  </td>
-                  <td class="actions">
-                    {status !== 'revoked' && (
-                      <button type="button" class="danger" disabled={busy} onClick={() => setRevoking(t)} aria-label={`Revoke ${t.name}`}>
-                        Revoke
-                      </button>
-                    )}
-                  </td>
+                  <StatusCell status={status} revokedAt={t.revoked_at} />
+                  <RevokeCell show={status !== 'revoked'} busy={busy} name={t.name} onRevoke={() => setRevoking(t)} />
                 </tr>
               );
             })}
