@@ -18,7 +18,7 @@
  * current run finishes and uploads, then run() resolves. cancel() (second signal) also cancels
  * the current run, which is reported `canceled`.
  */
-import type { ApiClient, Capabilities, Framework, HeartbeatReply, HeartbeatRequest, Resources, RunAssignment } from './api-client';
+import type { ApiClient, Capabilities, DesiredInstance, Framework, HeartbeatReply, HeartbeatRequest, InstanceReport, Resources, RunAssignment } from './api-client';
 import { AbortedError, type HttpError } from './http';
 import { Job, type JobOptions } from './job';
 import { errorMessage, redactUrl, type Logger } from './logger';
@@ -51,6 +51,16 @@ export interface AgentIdentity {
   usage?: () => Promise<Resources | undefined>;
   /** The container facts, executors and default image for the heartbeat (SPEC section 9). */
   capabilities?: () => Promise<Capabilities>;
+  /** The instances this runner keeps (SPEC section 10); absent without a container engine. */
+  instances?: InstanceHolder;
+}
+
+/** What the loop needs of the instance keeper (container/instances.ts). */
+export interface InstanceHolder {
+  /** Every instance held, for the heartbeat; undefined while they are not known yet. */
+  reports(): Promise<InstanceReport[] | undefined>;
+  /** The whole desired list of an answer. */
+  reconcile(list: DesiredInstance[]): void;
 }
 
 export class Agent {
@@ -60,6 +70,11 @@ export class Agent {
   private fatal?: string;
   /** Aborts the heartbeat or pause in flight (stop, fatal). */
   private poll = new AbortController();
+  /** The heartbeat in flight is a long poll (a nudge may cut it short). */
+  private longPolling = false;
+  /** Something to report (an instance changed): the next heartbeat goes at once. */
+  private dirty = false;
+  private pausing = false;
   private readonly random: () => number;
 
   constructor(
@@ -94,6 +109,16 @@ export class Agent {
     this.interrupt();
   }
 
+  /**
+   * Something the orchestrator should hear now (an instance's status changed): a held long poll
+   * is cut short, or the pause ends, and the next heartbeat reports it. A heartbeat that is not a
+   * long poll is left to finish (its answer may carry a run), and the next one follows at once.
+   */
+  nudge(): void {
+    this.dirty = true;
+    if (this.longPolling || this.pausing) this.interrupt();
+  }
+
   /** The runner is about to exit without waiting: leave no process of the run behind. */
   killNow(): void {
     this.job?.killNow();
@@ -105,11 +130,13 @@ export class Agent {
       const started = Date.now();
       const busyWait = this.job !== undefined && this.options.waitSeconds > 0;
       const reply = await this.heartbeat();
+      this.longPolling = false;
       if (this.fatal) break;
       if (!reply) continue;
       if (reply.token) await this.rotate(reply.token.value);
       const before = this.job;
       this.handle(reply);
+      if (this.dirty) continue; // a change to report: at once
       // A run just taken: the busy poll starts at once (it also acknowledges the run).
       if (!before && this.job && this.options.waitSeconds > 0) continue;
       const elapsed = Date.now() - started;
@@ -141,11 +168,16 @@ export class Agent {
     if (usage) body.usage = usage;
     const capabilities = await this.identity.capabilities?.().catch(() => undefined);
     if (capabilities) Object.assign(body, capabilities);
+    const instances = await this.identity.instances?.reports().catch(() => undefined);
+    if (instances) body.instances = instances;
+    // Reported from here on; a change after this point sets it again.
+    this.dirty = false;
     if (longPoll) body.wait = this.options.waitSeconds;
     const timeoutMs = (longPoll ? this.options.waitSeconds * 1000 : 0) + this.options.heartbeatTimeoutMarginMs;
     // Interrupted by a stop, a fatal error, or the end of the run: the loop then heartbeats again
     // at once (a busy runner keeps renewing its lease).
     const signal = this.poll.signal;
+    this.longPolling = longPoll;
     try {
       return await retry(() => this.api.heartbeat(body, { timeoutMs, signal }), {
         policy: this.options.retry,
@@ -155,6 +187,7 @@ export class Agent {
           this.logger.warn('heartbeat failed; retrying', { error: errorMessage(err), attempt: attempt + 1, delayMs }),
       });
     } catch (err) {
+      this.longPolling = false;
       if (err instanceof AbortedError) {
         this.poll = new AbortController();
         return undefined;
@@ -165,7 +198,7 @@ export class Agent {
       }
       // Another 4xx: a bug on one side or the other. Say so, and try again later.
       this.logger.error('heartbeat refused', { error: errorMessage(err) });
-      await this.pause(this.options.retry.maxMs);
+      await this.pause(this.options.retry.maxMs, true);
       return undefined;
     }
   }
@@ -191,6 +224,8 @@ export class Agent {
     }
     if (reply.invalidRun) this.logger.error('ignoring an unusable run assignment', { error: reply.invalidRun });
     if (reply.run) this.accept(reply.run);
+    if (reply.invalidInstances) this.logger.error('ignoring an unusable instance list (nothing is changed)', { error: reply.invalidInstances });
+    if (reply.instances) this.identity.instances?.reconcile(reply.instances);
   }
 
   private accept(run: RunAssignment): void {
@@ -227,12 +262,16 @@ export class Agent {
   }
 
   /** Waits `ms` unless interrupted (a run ended, a stop, a fatal error). */
-  private async pause(ms: number): Promise<void> {
+  private async pause(ms: number, evenIfDirty = false): Promise<void> {
+    if (this.dirty && !evenIfDirty) return;
+    this.pausing = !evenIfDirty;
     try {
       await sleep(ms, this.poll.signal);
     } catch (err) {
       if (!(err instanceof AbortedError)) throw err;
       this.poll = new AbortController();
+    } finally {
+      this.pausing = false;
     }
   }
 

@@ -75,6 +75,42 @@ export interface HeartbeatRequest extends Capabilities {
   runs?: string[];
   /** Long poll: a ready runner with no work is answered when work arrives or after this many seconds. */
   wait?: number;
+  /** Every instance this runner holds (SPEC section 10); absent when it has no container engine. */
+  instances?: InstanceReport[];
+}
+
+/** The statuses a runner reports for an instance it holds (SPEC section 10). */
+export type InstanceState = 'STARTING' | 'RUNNING' | 'CRASHED' | 'FAILED' | 'STOPPING' | 'STOPPED';
+
+/** One instance the runner holds, in a heartbeat request. */
+export interface InstanceReport {
+  id: string;
+  status: InstanceState;
+  description?: string;
+  /** The host address its ports are published on. */
+  ip?: string;
+  /** As published: "32768:8080". */
+  ports?: string[];
+  restarts?: number;
+  /** The generation of the desired entry its container was made from. */
+  generation?: number;
+}
+
+/** One entry of the whole desired list a heartbeat answer carries (SPEC section 10). */
+export interface DesiredInstance {
+  id: string;
+  name: string;
+  /** The image. */
+  uri: string;
+  command?: string[];
+  /** "NAME=value" */
+  environment: string[];
+  resources: Resources;
+  /** "8080" (the engine picks the host port) or "9000:8080". */
+  ports: string[];
+  state: 'RUNNING' | 'STOPPED';
+  /** Grows when the container must be made again. */
+  generation: number;
 }
 
 export interface RunAssignment {
@@ -108,6 +144,10 @@ export interface HeartbeatReply {
   invalidRun?: string;
   /** A new runner token offered (SPEC section 12): save it, then use it. */
   token?: { value: string; expiresAt: string | null };
+  /** The whole desired list of instances; absent when the runner holds and should hold none. */
+  instances?: DesiredInstance[];
+  /** An `instances` list that was present but unusable, described (it is then ignored whole). */
+  invalidInstances?: string;
 }
 
 export interface UpdateRequest {
@@ -275,7 +315,52 @@ function parseHeartbeat(body: unknown): HeartbeatReply {
     if (typeof run === 'string') reply.invalidRun = run;
     else reply.run = run;
   }
+  if (heartbeat.instances !== undefined && heartbeat.instances !== null) {
+    const instances = parseDesiredList(heartbeat.instances);
+    if (typeof instances === 'string') reply.invalidInstances = instances;
+    else reply.instances = instances;
+  }
   return reply;
+}
+
+/**
+ * The desired list, or a sentence saying what is wrong. One bad entry rejects the whole list: the
+ * runner removes what the list leaves out, so a list read in part would destroy instances.
+ */
+export function parseDesiredList(value: unknown): DesiredInstance[] | string {
+  if (!Array.isArray(value)) return 'instances is not an array';
+  const out: DesiredInstance[] = [];
+  for (const [i, entry] of value.entries()) {
+    const item = asRecord(entry);
+    const at = `instances[${i}]`;
+    for (const field of ['id', 'name', 'uri'] as const) {
+      if (typeof item[field] !== 'string' || item[field] === '') return `${at}.${field} is missing or not a string`;
+    }
+    const strings = (field: string): string[] | undefined => {
+      const list = item[field] ?? [];
+      return Array.isArray(list) && list.every((x): x is string => typeof x === 'string') ? list : undefined;
+    };
+    const environment = strings('environment');
+    const ports = strings('ports');
+    const command = item.command === undefined || item.command === null ? undefined : strings('command');
+    if (!environment) return `${at}.environment is not an array of strings`;
+    if (!ports || !ports.every((p) => /^(\d{1,5}:)?\d{1,5}$/.test(p))) return `${at}.ports must be strings like "8080" or "9000:8080"`;
+    if (item.command !== undefined && item.command !== null && !command) return `${at}.command is not an array of strings`;
+    if (item.state !== 'RUNNING' && item.state !== 'STOPPED') return `${at}.state must be RUNNING or STOPPED`;
+    const r = numbers(asRecord(item.resources));
+    out.push({
+      id: item.id as string,
+      name: item.name as string,
+      uri: item.uri as string,
+      ...(command && { command }),
+      environment,
+      resources: { cpu: r.cpu ?? 0, memory: r.memory ?? 0, disk: r.disk ?? 0 },
+      ports,
+      state: item.state,
+      generation: typeof item.generation === 'number' && Number.isInteger(item.generation) ? item.generation : 0,
+    });
+  }
+  return out;
 }
 
 /** The assignment, or a sentence saying which field is wrong. */

@@ -33,6 +33,7 @@ import { HttpError, NetworkError, Transport } from './http';
 import { createLogger, errorMessage } from './logger';
 import { DEFAULT_RETRY, retry } from './retry';
 import type { ContainerSettings } from './container/executor';
+import { InstanceKeeper } from './container/instances';
 import { Reaper } from './container/reaper';
 import { ContainerSupport } from './container/support';
 import { RUNNER_VERSION, currentUsage, detectResources, shellFramework } from './system';
@@ -149,6 +150,19 @@ async function start(flags: Flags, env: NodeJS.ProcessEnv): Promise<number> {
   // Leftovers of this runner (a kill -9 mid-run) go before the first run; then every 5 minutes.
   const reaper = container && new Reaper(container.engine, stored.runnerId, container.inUse, logger);
   await reaper?.start();
+  // Instances (SPEC section 10): this runner's containers are adopted before the first report.
+  const instances =
+    container &&
+    new InstanceKeeper({
+      engine: container.engine,
+      runnerId: stored.runnerId,
+      pullPolicy: settings.pullPolicy,
+      network: settings.containerNetwork,
+      address: settings.instanceAddress,
+      restartDelayMs: settings.instanceRestartDelayMs,
+      logger,
+    });
+  await instances?.adopt();
   const transport = new Transport({ ca: settings.ca, proxy: settings.proxy, userAgent: userAgent() });
   const configPath = settings.configPath;
   const credentials = new RunnerCredentials(stored.runnerToken, stored.previousRunnerToken, (current, previous) =>
@@ -162,6 +176,7 @@ async function start(flags: Flags, env: NodeJS.ProcessEnv): Promise<number> {
       framework: shellFramework(),
       usage: () => currentUsage(settings.workDir),
       capabilities: () => support.capabilities(logger),
+      instances,
     },
     {
       waitSeconds: settings.waitSeconds,
@@ -184,6 +199,8 @@ async function start(flags: Flags, env: NodeJS.ProcessEnv): Promise<number> {
     },
     logger,
   );
+  // A status change is reported at once, not at the next heartbeat.
+  instances?.onChange(() => agent.nudge());
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -210,6 +227,7 @@ async function start(flags: Flags, env: NodeJS.ProcessEnv): Promise<number> {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     reaper?.stop();
+    instances?.close();
     transport.close();
   }
 }

@@ -59,6 +59,7 @@ export const OPTIONS: OptionSpec[] = [
   { flag: 'default-image', env: 'PULSE_RUNNER_DEFAULT_IMAGE', type: 'string', value: 'IMG', help: 'run runs that name no image in this image', commands: ['register', 'start'] },
   { flag: 'pull-policy', env: 'PULSE_RUNNER_PULL_POLICY', type: 'string', value: 'P', help: 'if-not-present, always or never (default if-not-present)', commands: ['start'] },
   { flag: 'container-network', env: 'PULSE_RUNNER_CONTAINER_NETWORK', type: 'string', value: 'NET', help: "network of run containers (default: the engine's default)", commands: ['start'] },
+  { flag: 'instance-address', env: 'PULSE_RUNNER_INSTANCE_ADDRESS', type: 'string', value: 'ADDR', help: "address reported with instances' published ports (default: this host's first non-internal IPv4)", commands: ['start'] },
   { flag: 'log-level', env: 'PULSE_RUNNER_LOG_LEVEL', type: 'string', value: 'L', help: 'debug, info, warn or error (default info)', commands: ALL },
   { flag: 'log-format', env: 'PULSE_RUNNER_LOG_FORMAT', type: 'string', value: 'F', help: 'text or json (one JSON object per line) (default text)', commands: ALL },
 ];
@@ -110,6 +111,9 @@ export interface StartSettings extends CommonSettings {
   containers: ContainerChoice;
   pullPolicy: PullPolicy;
   containerNetwork?: string;
+  instanceAddress?: string;
+  /** Before a crashed instance is started again (SPEC: 15 s; PULSE_RUNNER_INSTANCE_RESTART_DELAY_MS shortens it for tests). */
+  instanceRestartDelayMs: number;
 }
 
 export interface UnregisterSettings extends CommonSettings {
@@ -164,7 +168,21 @@ export function resolveStart(flags: Flags, env: NodeJS.ProcessEnv, stored: Store
     containers: containerChoice(read, env),
     pullPolicy: pullPolicy(read.string('pull-policy') ?? 'if-not-present'),
     containerNetwork: networkName(read.string('container-network')),
+    instanceAddress: instanceAddress(read.string('instance-address')),
+    instanceRestartDelayMs: restartDelay(env.PULSE_RUNNER_INSTANCE_RESTART_DELAY_MS),
   };
+}
+
+function restartDelay(value: string | undefined): number {
+  if (value === undefined || value === '') return 15_000;
+  if (!/^\d+$/.test(value.trim())) throw new UsageError(`PULSE_RUNNER_INSTANCE_RESTART_DELAY_MS must be a whole number of milliseconds (got '${value}')`);
+  return Number(value);
+}
+
+function instanceAddress(value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value.length > 100 || !/^[0-9A-Za-z.:%-]+$/.test(value)) throw new UsageError(`${describe('instance-address')} must be a host address (got '${value}')`);
+  return value;
 }
 
 /** An image reference as the engine takes it: [registry[:port]/]path[:tag][@digest]. */

@@ -59,3 +59,18 @@ export async function containersLabelled(engine: TestEngine, labels: string[]): 
 export async function removeContainers(engine: TestEngine, labels: string[]): Promise<void> {
   for (const c of await containersLabelled(engine, labels)) await call(engine, 'DELETE', `/containers/${c.Id}?force=1&v=1`);
 }
+
+export interface EngineInspect {
+  Id: string;
+  Name: string;
+  State: { Status: string; Running: boolean; ExitCode: number; StartedAt: string };
+  Config: { Labels: Record<string, string> | null };
+}
+
+/** GET /containers/{id}/json; undefined when there is no such container. */
+export async function inspectContainer(engine: TestEngine, idOrName: string): Promise<EngineInspect | undefined> {
+  const res = await call(engine, 'GET', `/containers/${encodeURIComponent(idOrName)}/json`);
+  if (res.status === 404) return undefined;
+  if (res.status !== 200) throw new Error(`inspect ${idOrName}: ${res.status} ${res.body}`);
+  return JSON.parse(res.body) as EngineInspect;
+}

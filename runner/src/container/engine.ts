@@ -77,7 +77,12 @@ export interface ContainerCreate {
   AttachStdout?: boolean;
   AttachStderr?: boolean;
   User?: string;
+  /** `"8080/tcp": {}` per published container port. */
+  ExposedPorts?: Record<string, Record<string, never>>;
   HostConfig?: {
+    /** `"8080/tcp": [{ HostPort: "9000" }]`; an empty HostPort lets the engine pick one. */
+    PortBindings?: Record<string, Array<{ HostIp?: string; HostPort: string }>>;
+    RestartPolicy?: { Name: 'no' | 'always' | 'unless-stopped' | 'on-failure'; MaximumRetryCount?: number };
     Memory?: number;
     MemorySwap?: number;
     NanoCpus?: number;
@@ -106,6 +111,8 @@ export interface ContainerInspect {
   Name: string;
   State: ContainerState;
   Config: { Labels?: Record<string, string> | null };
+  /** Published ports as bound: `"8080/tcp": [{ HostIp: "0.0.0.0", HostPort: "32768" }]`. */
+  NetworkSettings?: { Ports?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | null } | null;
 }
 
 export interface ContainerSummary {
