@@ -95,8 +95,13 @@ describe('workloads and instances', () => {
     // A lost response: the next heartbeat carries the whole list again.
     const first = await beat(r);
     expect(first.instances?.map((i) => i.id)).toEqual([id]);
-    const again = await beat(r);
+    // …and is not held for a long poll while the runner's report does not follow its list yet:
+    // LONG_POLL_MAX is 2 s here, and an answer held that long would be a long poll.
+    const asked = Date.now();
+    const again = await beat(r, [], { wait: 2 });
+    const took = Date.now() - asked;
     expect(again.instances).toEqual(first.instances);
+    expect(took).toBeLessThan(1900);
     const want = again.instances![0];
     expect(want).toMatchObject({ uri: 'busybox:1.36', command: ['httpd', '-f'], environment: ['A=2'], ports: ['8080'], state: 'RUNNING' });
 

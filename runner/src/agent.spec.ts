@@ -1,5 +1,5 @@
-import { Agent, type AgentExit, type AgentOptions } from './agent';
-import type { ApiClient } from './api-client';
+import { Agent, type AgentExit, type AgentOptions, type InstanceHolder } from './agent';
+import type { ApiClient, DesiredInstance, InstanceReport } from './api-client';
 import { Transport } from './http';
 import { silentLogger } from './logger';
 import { RUNNER_VERSION, currentUsage, shellFramework } from './system';
@@ -30,11 +30,11 @@ describe('Agent (poll loop against a fake orchestrator over HTTP)', () => {
   });
   afterAll(cleanTempDirs);
 
-  function startAgent(overrides: Partial<AgentOptions> = {}): void {
+  function startAgent(overrides: Partial<AgentOptions> = {}, instances?: InstanceHolder): void {
     const job = jobOptions();
     agent = new Agent(
       api,
-      { runnerId: fake.runnerId, framework: shellFramework(), usage: () => currentUsage(job.workDir) },
+      { runnerId: fake.runnerId, framework: shellFramework(), usage: () => currentUsage(job.workDir), instances },
       {
         waitSeconds: 1,
         jitterFraction: 0.1,
@@ -166,5 +166,33 @@ describe('Agent (poll loop against a fake orchestrator over HTTP)', () => {
     agent.stop();
     expect(await running).toEqual({ code: 0 });
     expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('reports its instances in every heartbeat, hands each desired list over whole, and reports a change at once (cutting a long poll short)', async () => {
+    fake.longPollMax = 30;
+    const desired: DesiredInstance = { id: 'i-1', name: 'web', uri: 'busybox', environment: [], resources: { cpu: 0, memory: 0, disk: 0 }, ports: ['8080'], state: 'RUNNING', generation: 3 };
+    fake.instances = [desired];
+    const lists: DesiredInstance[][] = [];
+    let held: InstanceReport[] = [];
+    startAgent({ waitSeconds: 30 }, { reports: () => Promise.resolve(held), reconcile: (list) => lists.push(list) });
+    await waitFor(() => lists.length > 0, 5000, 'a desired list');
+    expect(lists[0]).toEqual([desired]);
+    expect(fake.heartbeats()[0].body.instances).toEqual([]);
+    // The answer to the last heartbeat is held for up to 30 s; a change is reported long before.
+    const before = fake.heartbeats().length;
+    held = [{ id: 'i-1', status: 'RUNNING', ports: ['32768:8080'], restarts: 0, generation: 3 }];
+    await new Promise((r) => setTimeout(r, 200));
+    agent.nudge();
+    await waitFor(() => fake.heartbeats().length > before && fake.heartbeats().some((h) => (h.body.instances as InstanceReport[]).length === 1), 10_000, 'the change reported');
+    expect(fake.heartbeats().at(-1)?.body.instances).toEqual(held);
+
+    // An unusable list is ignored whole (a list read in part would remove instances).
+    const seen = lists.length;
+    fake.instances = [{ ...desired, ports: ['http'] }];
+    fake.longPollMax = 0;
+    agent.nudge();
+    const now = fake.heartbeats().length;
+    await waitFor(() => fake.heartbeats().length > now + 3, 10_000, 'more heartbeats');
+    expect(lists.length).toBe(seen);
   });
 });

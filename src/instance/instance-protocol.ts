@@ -56,6 +56,15 @@ interface DesiredRow {
   generation: number;
 }
 
+/** What the runner reports for one of its instances does not (yet) follow the desired list. */
+function disagrees(row: { desired: Desired; generation: number }, r: InstanceReport | undefined): boolean {
+  if (row.desired === 'DESTROYED') return r !== undefined && r.status !== 'STOPPING';
+  if (!r) return true;
+  if (r.generation !== undefined && r.generation !== row.generation) return true;
+  if (row.desired === 'STOPPED') return r.status === 'RUNNING' || r.status === 'STARTING' || r.status === 'CRASHED';
+  return r.status === 'STOPPED' || r.status === 'STOPPING';
+}
+
 function sameList(a: string[], b: string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
@@ -108,19 +117,27 @@ export class InstanceProtocol {
     return { cpu: Number(r.cpu), memory: Number(r.memory), disk: Number(r.disk) };
   }
 
-  /** Settles what a heartbeat reports (undefined: a runner that does not speak instances). */
-  async report(runnerId: string, reports: InstanceReport[] | undefined, requestIp: string | null): Promise<void> {
-    if (reports === undefined || (reports.length === 0 && this.knownEmpty(runnerId))) return;
+  /**
+   * Settles what a heartbeat reports (undefined: a runner that does not speak instances). True
+   * when the report disagrees with the desired list (an instance missing or of another
+   * generation, one running that should be stopped, a copy it should not hold): the runner has
+   * not acted on the list yet (its last answer was lost, or it just restarted), so the heartbeat
+   * is answered at once instead of being held, and the list reaches it now.
+   */
+  async report(runnerId: string, reports: InstanceReport[] | undefined, requestIp: string | null): Promise<boolean> {
+    if (reports === undefined || (reports.length === 0 && this.knownEmpty(runnerId))) return false;
     const byId = new Map(reports.map((r) => [r.id, r]));
-    await this.db.transaction(async (tx) => {
+    return this.db.transaction(async (tx) => {
       const rows: HeldRow[] = await tx.query(
         `SELECT id, desired, reported, status, generation, ip, published, restarts, description FROM instance
          WHERE runner_id = $1 AND status <> 'TERMINATED' ORDER BY id FOR UPDATE`,
         [runnerId],
       );
       const changes: Array<HeldRow & { placed: boolean }> = [];
+      let unsettled = reports.some((r) => !rows.some((row) => row.id === r.id));
       for (const row of rows) {
         const r = byId.get(row.id);
+        unsettled ||= disagrees(row, r);
         let next: HeldRow & { placed: boolean };
         if (r && (r.generation === undefined || r.generation === row.generation)) {
           next = {
@@ -155,7 +172,7 @@ export class InstanceProtocol {
           changes.push(next);
         }
       }
-      if (changes.length === 0) return;
+      if (changes.length === 0) return unsettled;
       await tx.query(
         `UPDATE instance i SET status = v.status, reported = v.reported, ip = v.ip, published = ARRAY(SELECT jsonb_array_elements_text(v.published)),
                 restarts = v.restarts, description = v.description, reported_at = now(), updated_at = now(),
@@ -174,6 +191,7 @@ export class InstanceProtocol {
           changes.map((c) => c.placed),
         ],
       );
+      return unsettled;
     });
   }
 

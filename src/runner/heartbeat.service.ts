@@ -94,11 +94,12 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     const short = this.signal.shortfall;
     const ready = req.status === 'ready';
     const listsNothing = !req.runs || req.runs.length === 0;
-    const wait = Math.min(req.wait ?? 0, this.config.longPollMax);
     this.metrics.inc('pulse_heartbeats_total');
     // What it holds (SPEC section 10): nothing to do when it speaks no instances or holds none and is given none.
     const reportsAny = (req.instances?.length ?? 0) > 0;
-    await this.instances.report(runnerId, req.instances, ip);
+    // A runner that has not acted on its desired list yet gets it now, not after a long poll.
+    const unsettled = await this.instances.report(runnerId, req.instances, ip);
+    const wait = unsettled ? 0 : Math.min(req.wait ?? 0, this.config.longPollMax);
 
     // Idle and recently seen, with no run waiting anywhere: nothing to write, nothing to claim.
     // A runner whose executors changed (its container engine went down or came back) is written.

@@ -46,7 +46,7 @@ const FORBIDDEN = { statusCode: 403, message: 'Forbidden resource', error: 'Forb
 const ALLOWED: Record<string, string[]> = {
   registration: ['token', 'name', 'labels', 'framework', 'resources', 'container', 'executors', 'defaultImage'],
   deregistration: ['id'],
-  heartbeat: ['id', 'status', 'framework', 'usage', 'runs', 'wait', 'container', 'executors', 'defaultImage'],
+  heartbeat: ['id', 'status', 'framework', 'usage', 'runs', 'wait', 'container', 'executors', 'defaultImage', 'instances'],
   update: ['messageId', 'offset', 'logs'],
   complete: ['messageId', 'result'],
   result: ['id', 'status', 'exitCode', 'outcome', 'data', 'logBytes'],
@@ -62,6 +62,8 @@ export class FakeOrchestrator {
   /** Longest a heartbeat is held for a long poll (s), whatever `wait` says. */
   longPollMax = 1;
   deregistered = false;
+  /** The desired list of instances every heartbeat answer carries (SPEC section 10), if set. */
+  instances?: unknown[];
   /** Runs listed in heartbeat `cancel`. */
   readonly cancels = new Set<string>();
   /** Runs whose update answers say `cancel: true`. */
@@ -257,6 +259,7 @@ export class FakeOrchestrator {
       const heartbeat: Record<string, unknown> = { status: 'ok', interval: this.interval };
       const cancel = listed.filter((id) => this.cancels.has(id));
       if (cancel.length > 0) heartbeat.cancel = cancel;
+      if (this.instances) heartbeat.instances = this.instances;
       if (body.status === 'ready' && listed.length === 0 && this.queue.length > 0) {
         const run = this.queue.shift() as RunAssignment;
         this.runs.set(run.id, { assignment: run, log: Buffer.alloc(0), acked: false });
@@ -264,7 +267,10 @@ export class FakeOrchestrator {
       }
       this.send(res, { status: 200, body: { heartbeat } });
     };
-    const wait = typeof body.wait === 'number' ? Math.min(body.wait, this.longPollMax) : 0;
+    // Like the orchestrator: a runner whose report does not follow its desired list yet is answered at once.
+    const ids = (list: unknown): string => JSON.stringify((Array.isArray(list) ? (list as Array<{ id?: unknown }>) : []).map((i) => i.id).sort());
+    const unsettled = this.instances !== undefined && ids(body.instances) !== ids(this.instances);
+    const wait = typeof body.wait === 'number' && !unsettled ? Math.min(body.wait, this.longPollMax) : 0;
     if (body.status === 'ready' && this.queue.length === 0 && wait > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, wait * 1000);
