@@ -5,7 +5,7 @@ import { ErrorBox, Field, Link, Loading, StateBadge, Time, shortId } from '../co
 import { useLive } from '../live';
 import { useCan } from '../session';
 
-function amounts(v: Record<string, unknown> | null | undefined): string {
+function amounts(v: object | null | undefined): string {
   if (!v) return '—';
   const parts = Object.entries(v)
     .filter(([, x]) => x !== null && x !== undefined)
@@ -14,9 +14,8 @@ function amounts(v: Record<string, unknown> | null | undefined): string {
 }
 
 /** The container engine facts as the runner reported them (a partial report shows what it has). */
-function engine(c: Record<string, unknown> | null | undefined): JSX.Element {
-  if (!c) return <span class="muted">none (shell only)</span>;
-  const f = c as Partial<ContainerFactsDto>;
+function engine(f: Partial<ContainerFactsDto> | null | undefined): JSX.Element {
+  if (!f) return <span class="muted">none (shell only)</span>;
   const parts = [f.engine, f.version, f.apiVersion && `API ${f.apiVersion}`, f.os && f.arch ? `${f.os}/${f.arch}` : (f.os ?? f.arch)].filter(Boolean);
   return (
     <span data-field="container">
