@@ -172,7 +172,7 @@ export const api = {
   workloads: (f: { cursor?: string; limit?: number } = {}) => call<WorkloadPage>('GET', `/api/workloads${query(f)}`),
   createWorkload: (body: PutWorkloadRequest) => call<WorkloadResponse>('PUT', '/api/workloads', body),
   deleteWorkload: (id: string) => call<WorkloadResponse>('DELETE', `/api/workloads/${enc(id)}`),
-  instances: (f: { state?: string; cursor?: string; limit?: number } = {}) => call<InstancePage>('GET', `/api/instances${query(f)}`),
+  instances: (f: { state?: string; runner?: string; cursor?: string; limit?: number } = {}) => call<InstancePage>('GET', `/api/instances${query(f)}`),
   instance: (id: string) => call<InstanceResponse>('GET', `/api/instances/${enc(id)}`),
   createInstance: (body: PutInstanceRequest) => call<InstanceResponse>('PUT', '/api/instances', body),
   changeInstance: (id: string, body: PatchInstanceRequest) => call<InstanceResponse>('PATCH', `/api/instances/${enc(id)}`, body),

@@ -1,10 +1,9 @@
 import type { JSX } from 'preact';
 import { api } from '../api';
-import { DeleteInstanceConfirm, InstanceButtons, useInstanceActions } from '../components/instance-actions';
+import { DeleteInstanceConfirm, InstanceButtons, InstancePorts, useInstanceActions } from '../components/instance';
 import { ErrorBox, Field, Link, Loading, StateBadge, Time, shortId } from '../components/ui';
 import { environmentNames, resourcesText } from '../instances';
 import { useLive } from '../live';
-import { InstancePorts } from './instances';
 
 const ASKED: Record<string, string> = {
   RUNNING: 'to run',

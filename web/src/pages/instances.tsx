@@ -1,34 +1,14 @@
 import type { JSX } from 'preact';
-import { api, type InstanceResponse } from '../api';
-import { DeleteInstanceConfirm, InstanceButtons, useInstanceActions } from '../components/instance-actions';
+import { api } from '../api';
+import { DeleteInstanceConfirm, InstanceButtons, InstancePorts, InstanceWhy, useInstanceActions } from '../components/instance';
 import { Pager } from '../components/pager';
 import { ErrorBox, Link, Loading, StateBadge, shortId } from '../components/ui';
-import { INSTANCE_STATUSES, portText } from '../instances';
+import { INSTANCE_STATUSES } from '../instances';
 import { useLive } from '../live';
 import { navigate, useLocation } from '../router';
 import { useCan } from '../session';
 
 const PAGE = 50;
-
-/** Why an instance is where it is: why it waits while SCHEDULING, else the runner's latest words. */
-export function InstanceWhy({ instance: i }: { instance: InstanceResponse }): JSX.Element {
-  const why = i.status === 'SCHEDULING' && i.pending_reason ? i.pending_reason : i.description;
-  return why ? <span data-field="why">{why}</span> : <span class="muted">—</span>;
-}
-
-/** Its runner's address and published ports, one per line. */
-export function InstancePorts({ instance: i }: { instance: InstanceResponse }): JSX.Element {
-  if (!i.ports.length) return <span class="muted">{i.ip ?? '—'}</span>;
-  return (
-    <span data-field="ports">
-      {i.ports.map((p) => (
-        <div key={p} class="mono">
-          {portText(i.ip, p)}
-        </div>
-      ))}
-    </span>
-  );
-}
 
 /**
  * `/instances`: every instance, oldest first (the API's order), filtered by status; Start, Stop

@@ -1,7 +1,8 @@
+/** An instance's cells and actions, shared by the instances list, its page and a runner's page. */
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, errorText, type InstanceResponse } from '../api';
-import { instanceActions } from '../instances';
+import { instanceActions, portText } from '../instances';
 import { useCan } from '../session';
 import { Confirm } from './admin';
 
@@ -104,5 +105,25 @@ export function DeleteInstanceConfirm({ state }: { state: InstanceActionState })
       Delete instance <strong>{i.name}</strong>? Its runner stops and removes its container (DESTROYING, then TERMINATED). This cannot be
       undone.
     </Confirm>
+  );
+}
+
+/** Why an instance is where it is: why it waits while SCHEDULING, else the runner's latest words. */
+export function InstanceWhy({ instance: i }: { instance: InstanceResponse }): JSX.Element {
+  const why = i.status === 'SCHEDULING' && i.pending_reason ? i.pending_reason : i.description;
+  return why ? <span data-field="why">{why}</span> : <span class="muted">—</span>;
+}
+
+/** Its runner's address and published ports, one per line. */
+export function InstancePorts({ instance: i }: { instance: InstanceResponse }): JSX.Element {
+  if (!i.ports.length) return <span class="muted">{i.ip ?? '—'}</span>;
+  return (
+    <div data-field="ports">
+      {i.ports.map((p) => (
+        <div key={p} class="mono">
+          {portText(i.ip, p)}
+        </div>
+      ))}
+    </div>
   );
 }
