@@ -51,7 +51,7 @@ export function TemplateFields({
         Command (optional: one argument per line; replaces the image's default command)
         <textarea
           class="mono"
-          rows={3}
+          rows={4}
           value={form.command}
           onInput={(e) => set({ command: e.currentTarget.value })}
           placeholder={'httpd\n-f\n-p\n8080'}
