@@ -7,7 +7,7 @@
  *
  * Boots the built app on an in-memory embedded database, asks it for /api/docs-json, and turns
  * `components.schemas` into TypeScript interfaces (a small subset of OpenAPI is enough here:
- * objects, arrays, enums, nullable, $ref, additionalProperties, oneOf).
+ * objects, arrays, enums, nullable, $ref, allOf, additionalProperties, oneOf).
  */
 'use strict';
 const { mkdtempSync, rmSync, writeFileSync } = require('node:fs');
@@ -40,6 +40,8 @@ function typeOf(schema, indent) {
   let t;
   if (schema.$ref) t = schema.$ref.split('/').pop();
   else if (schema.oneOf || schema.anyOf) t = (schema.oneOf || schema.anyOf).map((s) => typeOf(s, indent)).join(' | ');
+  // A $ref with a description beside it comes wrapped in a one-entry allOf.
+  else if (schema.allOf) t = schema.allOf.map((s) => typeOf(s, indent)).join(' & ');
   else if (schema.enum) t = schema.enum.map((v) => JSON.stringify(v)).join(' | ');
   else if (schema.type === 'array') t = `Array<${typeOf(schema.items, indent)}>`;
   else if (schema.type === 'string') t = 'string';

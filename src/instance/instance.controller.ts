@@ -16,7 +16,7 @@ export class InstanceController {
 
   @Get()
   @RequireScope('read')
-  @ApiOperation({ summary: 'List instances, oldest first; ?limit with ?cursor or ?offset, ?type, ?state (a status)' })
+  @ApiOperation({ summary: 'List instances, oldest first; ?limit with ?cursor or ?offset, ?type, ?state (a status), ?runner (the ones it holds)' })
   @ApiOkResponse({ type: InstancePage })
   @ApiErrors(400, 401, 403)
   list(@Query() query: InstanceListQuery): Promise<Page<InstanceResponse>> {

@@ -35,6 +35,11 @@ export class InstanceListQuery extends WorkloadListQuery {
   @IsOptional()
   @IsIn(INSTANCE_STATUSES, { message: `state must be one of ${INSTANCE_STATUSES.join(', ')}` })
   state?: InstanceStatus;
+
+  @ApiPropertyOptional({ format: 'uuid', description: 'Only the instances this runner holds (placed on it and not TERMINATED)' })
+  @IsOptional()
+  @IsUUID('all', { message: 'runner must be a UUID' })
+  runner?: string;
 }
 
 export class InstanceResponse {

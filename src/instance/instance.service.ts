@@ -34,8 +34,9 @@ export class InstanceService {
     const rows: InstanceRow[] = await this.db.query(
       `SELECT * FROM instance
        WHERE ($1::text IS NULL OR type = $1) AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL OR seq > $3)
+         AND ($6::uuid IS NULL OR (runner_id = $6 AND status <> 'TERMINATED'))
        ORDER BY seq LIMIT $4 OFFSET $5`,
-      [query.type ?? null, query.state ?? null, after, limit + 1, query.offset ?? 0],
+      [query.type ?? null, query.state ?? null, after, limit + 1, query.offset ?? 0, query.runner ?? null],
     );
     return this.cursors.page('instance', rows, limit, mapInstance);
   }

@@ -13,7 +13,7 @@ export interface AuditEntry {
   at: string;
   actor: AuditActorDto;
   action: string;
-  subject: Record<string, unknown> | null;
+  subject: AuditSubjectDto | null;
   ip: string | null;
   /** Names and counts; never a value or a token */
   data: Record<string, unknown>;
@@ -140,7 +140,7 @@ export interface DesiredInstanceDto {
   /** "NAME=value" */
   environment: Array<string>;
   /** Container limits */
-  resources: unknown;
+  resources: ResourcesResponse;
   /** "8080" or "9000:8080" */
   ports: Array<string>;
   state: "RUNNING" | "STOPPED";
@@ -172,12 +172,12 @@ export interface HeartbeatBody {
   /** The whole desired list of instances (SPEC section 10), to runners that hold or should hold any: start what is missing, stop what is STOPPED, remove every container of yours not in it */
   instances?: Array<DesiredInstanceDto>;
   /** A new runner token, offered in the last quarter of the current one's life: write it to the config, then use it */
-  token?: unknown;
+  token?: TokenOffer;
 }
 
 export interface HeartbeatRequest {
   /** Absent when the runner has no container engine */
-  container?: unknown;
+  container?: ContainerFactsDto;
   /** What it can run; absent: ["shell"] */
   executors?: Array<"shell" | "container">;
   /** Runs without an image run in this one */
@@ -272,7 +272,7 @@ export interface PatchInstanceRequest {
   /** "NAME=value" entries */
   environment?: Array<string>;
   /** Claimed on the runner while placed: cpu cores, memory and disk in MiB */
-  resources?: unknown;
+  resources?: ResourcesDto;
   /** "8080": a host port the engine picks; "9000:80": host port 9000 */
   ports?: Array<string>;
   /** A runner must carry all of them */
@@ -291,7 +291,7 @@ export interface PatchWorkloadRequest {
   /** "NAME=value" entries */
   environment?: Array<string>;
   /** Claimed on the runner while placed: cpu cores, memory and disk in MiB */
-  resources?: unknown;
+  resources?: ResourcesDto;
   /** "8080": a host port the engine picks; "9000:80": host port 9000 */
   ports?: Array<string>;
   /** A runner must carry all of them */
@@ -308,7 +308,7 @@ export interface PutInstanceRequest {
   /** "NAME=value" entries */
   environment?: Array<string>;
   /** Claimed on the runner while placed: cpu cores, memory and disk in MiB */
-  resources?: unknown;
+  resources?: ResourcesDto;
   /** "8080": a host port the engine picks; "9000:80": host port 9000 */
   ports?: Array<string>;
   /** A runner must carry all of them */
@@ -339,7 +339,7 @@ export interface PutWorkloadRequest {
   /** "NAME=value" entries */
   environment?: Array<string>;
   /** Claimed on the runner while placed: cpu cores, memory and disk in MiB */
-  resources?: unknown;
+  resources?: ResourcesDto;
   /** "8080": a host port the engine picks; "9000:80": host port 9000 */
   ports?: Array<string>;
   /** A runner must carry all of them */
@@ -350,7 +350,7 @@ export interface PutWorkloadRequest {
 
 export interface RegistrationRequest {
   /** Absent when the runner has no container engine */
-  container?: unknown;
+  container?: ContainerFactsDto;
   /** What it can run; absent: ["shell"] */
   executors?: Array<"shell" | "container">;
   /** Runs without an image run in this one */
@@ -362,7 +362,7 @@ export interface RegistrationRequest {
   /** Free-form: {name, version, branding?, dependencies?, system?: {ci, os, cpu, ram}} (seed 003) */
   framework?: Record<string, unknown>;
   /** The runner's maximum (memory and disk in MiB) */
-  resources?: unknown;
+  resources?: ResourcesDto;
 }
 
 export interface RegistrationResponse {
@@ -434,7 +434,7 @@ export interface RunAssignment {
   /** Run the script in a container of this image */
   image?: string;
   /** What the run asked for (present when it asked): container limits */
-  resources?: unknown;
+  resources?: ResourcesDto;
   /** Names of the variables of env that hold secrets: the runner masks their values in the log ([MASKED]) */
   masked?: Array<string>;
 }
@@ -525,12 +525,12 @@ export interface RunnerDetail {
     memory?: number | null;
     disk?: number | null;
   } | null;
-  usage: Record<string, unknown> | null;
+  usage: UsageDto | null;
   registered_at: string;
   /** Takes runs of these namespaces only (its registration token's); null: any */
   namespaces: Array<string> | null;
   /** Its container engine, as last reported */
-  container: Record<string, unknown> | null;
+  container: ContainerFactsDto | null;
   /** What it can run, as last reported */
   executors: Array<"shell" | "container">;
   /** Runs without an image run in this one */

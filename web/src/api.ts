@@ -12,9 +12,14 @@ import type {
   CreatedToken,
   CreateRegistrationTokenRequest,
   CreateTokenRequest,
+  InstancePage,
+  InstanceResponse,
   NamespaceResponse,
+  PatchInstanceRequest,
+  PutInstanceRequest,
   PutNamespaceRequest,
   PutSecretRequest,
+  PutWorkloadRequest,
   RegistrationTokenListResponse,
   RegistrationTokenSummary,
   RunDetail,
@@ -27,6 +32,8 @@ import type {
   TokenListResponse,
   TokenSummary,
   WhoAmIResponse,
+  WorkloadPage,
+  WorkloadResponse,
 } from './api-types';
 import { signOut, token } from './auth';
 
@@ -39,7 +46,10 @@ export type {
   ContainerFactsDto,
   CreatedRegistrationToken,
   CreatedToken,
+  InstanceResponse,
   NamespaceResponse,
+  PutInstanceRequest,
+  PutWorkloadRequest,
   RegistrationTokenSummary,
   RunDetail,
   RunSummary,
@@ -49,6 +59,7 @@ export type {
   SubmitRunsRequest,
   TokenSummary,
   WhoAmIResponse,
+  WorkloadResponse,
 } from './api-types';
 
 export const RUN_STATES = ['waiting', 'running', 'finished', 'failed', 'canceled', 'timeout'] as const;
@@ -158,6 +169,14 @@ export const api = {
   createRegistrationToken: (body: CreateRegistrationTokenRequest) =>
     call<CreatedRegistrationToken>('POST', '/api/registration-tokens', body),
   revokeRegistrationToken: (id: string) => call<RegistrationTokenSummary>('DELETE', `/api/registration-tokens/${enc(id)}`),
+  workloads: (f: { cursor?: string; limit?: number } = {}) => call<WorkloadPage>('GET', `/api/workloads${query(f)}`),
+  createWorkload: (body: PutWorkloadRequest) => call<WorkloadResponse>('PUT', '/api/workloads', body),
+  deleteWorkload: (id: string) => call<WorkloadResponse>('DELETE', `/api/workloads/${enc(id)}`),
+  instances: (f: { state?: string; runner?: string; cursor?: string; limit?: number } = {}) => call<InstancePage>('GET', `/api/instances${query(f)}`),
+  instance: (id: string) => call<InstanceResponse>('GET', `/api/instances/${enc(id)}`),
+  createInstance: (body: PutInstanceRequest) => call<InstanceResponse>('PUT', '/api/instances', body),
+  changeInstance: (id: string, body: PatchInstanceRequest) => call<InstanceResponse>('PATCH', `/api/instances/${enc(id)}`, body),
+  destroyInstance: (id: string) => call<InstanceResponse>('DELETE', `/api/instances/${enc(id)}`),
   audit: (f: { action?: string; since?: string; cursor?: string; limit?: number } = {}) =>
     call<AuditListResponse>('GET', `/api/audit${query(f)}`),
 };

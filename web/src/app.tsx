@@ -8,8 +8,11 @@ import { useFeedStatus } from './live';
 import { BatchPage } from './pages/batch';
 import { AuditPage } from './pages/audit';
 import { BatchesPage } from './pages/batches';
+import { InstancePage } from './pages/instance';
+import { InstancesPage } from './pages/instances';
 import { NamespacePage } from './pages/namespace';
 import { NamespacesPage } from './pages/namespaces';
+import { NewInstancePage } from './pages/new-instance';
 import { NewRunPage } from './pages/new-run';
 import { NotFoundPage } from './pages/not-found';
 import { OverviewPage } from './pages/overview';
@@ -20,6 +23,7 @@ import { RunnersPage } from './pages/runners';
 import { RunsPage } from './pages/runs';
 import { SignInPage } from './pages/sign-in';
 import { TokensPage } from './pages/tokens';
+import { WorkloadsPage } from './pages/workloads';
 import { match, useLocation } from './router';
 import { allows, BOOTSTRAP, SessionContext, widest, type Scope, type Session } from './session';
 
@@ -30,6 +34,8 @@ const NAV: ReadonlyArray<readonly [string, string, Scope]> = [
   ['/batches', 'Batches', 'read'],
   ['/runners', 'Runners', 'read'],
   ['/namespaces', 'Namespaces', 'read'],
+  ['/instances', 'Instances', 'read'],
+  ['/workloads', 'Workloads', 'read'],
   ['/tokens', 'Tokens', 'admin'],
   ['/registration-tokens', 'Registration tokens', 'admin'],
   ['/audit', 'Audit', 'admin'],
@@ -59,6 +65,11 @@ function route(path: string, can: (scope: Scope) => boolean): JSX.Element {
   if (match('/runners', path)) return <RunnersPage />;
   p = match('/runners/:id', path);
   if (p) return <RunnerPage key={p.id} id={p.id} />;
+  if (match('/instances', path)) return <InstancesPage />;
+  if (match('/instances/new', path)) return can('write') ? <NewInstancePage /> : <Needs scope="write" what="New instance" />;
+  p = match('/instances/:id', path);
+  if (p) return <InstancePage key={p.id} id={p.id} />;
+  if (match('/workloads', path)) return <WorkloadsPage />;
   if (match('/namespaces', path)) return <NamespacesPage />;
   p = match('/namespaces/:name', path);
   if (p) return <NamespacePage key={p.name} name={p.name} tab="repositories" />;

@@ -37,11 +37,28 @@ export interface NamespaceEvent {
   deleted?: boolean;
 }
 
+/** An instance's fields on every change of its status, description, runner or desired state (SPEC 10). */
+export interface InstanceEvent {
+  id: string;
+  name: string;
+  status: string;
+  state: string;
+  description: string;
+  runner_id: string | null;
+  workload_id: string | null;
+  ip: string | null;
+  ports: string[];
+  restarts: number;
+  pending_reason: string | null;
+  updated_at: string;
+}
+
 export type FeedEvent =
   | { id: string; kind: 'run'; data: RunEvent }
   | { id: string; kind: 'batch'; data: BatchEvent }
   | { id: string; kind: 'runner'; data: RunnerEvent }
   | { id: string; kind: 'namespace'; data: NamespaceEvent }
+  | { id: string; kind: 'instance'; data: InstanceEvent }
   | { id: string; kind: 'resync'; data: Record<string, never> }
   | { id: string; kind: string; data: unknown };
 

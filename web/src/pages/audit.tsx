@@ -1,6 +1,6 @@
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, type AuditEntry, type AuditSubjectDto } from '../api';
+import { api, type AuditEntry } from '../api';
 import { DateTime } from '../components/admin';
 import { ErrorBox, Link, Loading, shortId } from '../components/ui';
 import { useLive } from '../live';
@@ -45,12 +45,16 @@ function toLocalInput(iso: string): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
-const SUBJECT_PAGES: Record<string, string> = { run: '/runs/', batch: '/batches/', runner: '/runners/', namespace: '/namespaces/' };
+const SUBJECT_PAGES: Record<string, string> = {
+  run: '/runs/',
+  batch: '/batches/',
+  runner: '/runners/',
+  namespace: '/namespaces/',
+  instance: '/instances/',
+};
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-function Subject({ value }: { value: AuditEntry['subject'] }): JSX.Element {
-  // The document types a nullable object as a record: it is an AuditSubjectDto.
-  const subject = value as AuditSubjectDto | null;
+function Subject({ value: subject }: { value: AuditEntry['subject'] }): JSX.Element {
   if (!subject) return <span class="muted">—</span>;
   const shown = UUID.test(subject.id) ? shortId(subject.id) : subject.id;
   // A secret's subject is "namespace/NAME": its namespace's secrets tab.

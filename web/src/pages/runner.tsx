@@ -2,10 +2,11 @@ import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, errorText, type ContainerFactsDto } from '../api';
 import { ErrorBox, Field, Link, Loading, StateBadge, Time, shortId } from '../components/ui';
+import { InstancePorts, InstanceWhy } from '../components/instance';
 import { useLive } from '../live';
 import { useCan } from '../session';
 
-function amounts(v: Record<string, unknown> | null | undefined): string {
+function amounts(v: object | null | undefined): string {
   if (!v) return '—';
   const parts = Object.entries(v)
     .filter(([, x]) => x !== null && x !== undefined)
@@ -14,9 +15,8 @@ function amounts(v: Record<string, unknown> | null | undefined): string {
 }
 
 /** The container engine facts as the runner reported them (a partial report shows what it has). */
-function engine(c: Record<string, unknown> | null | undefined): JSX.Element {
-  if (!c) return <span class="muted">none (shell only)</span>;
-  const f = c as Partial<ContainerFactsDto>;
+function engine(f: Partial<ContainerFactsDto> | null | undefined): JSX.Element {
+  if (!f) return <span class="muted">none (shell only)</span>;
   const parts = [f.engine, f.version, f.apiVersion && `API ${f.apiVersion}`, f.os && f.arch ? `${f.os}/${f.arch}` : (f.os ?? f.arch)].filter(Boolean);
   return (
     <span data-field="container">
@@ -27,8 +27,72 @@ function engine(c: Record<string, unknown> | null | undefined): JSX.Element {
 }
 
 /**
- * `/runners/{id}`: state, labels, resources and usage, container engine, executors, current run;
- * Disable/Enable, Rotate token, Deregister (admin).
+ * The instances a runner holds (`GET /api/instances?runner=`), live: an event about one of them,
+ * or about any instance now placed on this runner, reloads the list.
+ */
+function RunnerInstances({ id }: { id: string }): JSX.Element {
+  const live = useLive(
+    () => api.instances({ runner: id, limit: 100 }),
+    [id],
+    (e, page) => {
+      if (e.kind !== 'instance') return false;
+      const i = e.data as { id?: string; runner_id?: string | null };
+      return i.runner_id === id || (page?.items.some((x) => x.id === i.id) ?? false);
+    },
+  );
+  const items = live.data?.items;
+  return (
+    <>
+      <h2>Instances</h2>
+      <ErrorBox error={live.error} />
+      {!items ? (
+        live.loading && <Loading what="its instances" />
+      ) : items.length === 0 ? (
+        <p class="muted">It holds no instance.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>Status</th>
+              <th>Name</th>
+              <th>Image</th>
+              <th>Address and ports</th>
+              <th>Why</th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((i) => (
+              <tr key={i.id} data-instance={i.id}>
+                <td>
+                  <StateBadge state={i.status} />
+                </td>
+                <td>
+                  <Link href={`/instances/${i.id}`}>{i.name}</Link>
+                </td>
+                <td class="mono">{i.uri}</td>
+                <td>
+                  <InstancePorts instance={i} />
+                </td>
+                <td>
+                  <InstanceWhy instance={i} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {live.data?.next_cursor && (
+        <p class="small muted">
+          The first 100 are shown. <Link href="/instances">All instances</Link>
+        </p>
+      )}
+    </>
+  );
+}
+
+/**
+ * `/runners/{id}`: state, labels, resources and usage, container engine, executors, current run,
+ * the instances it holds; Disable/Enable, Rotate token, Deregister (admin).
  */
 export function RunnerPage({ id }: { id: string }): JSX.Element {
   const can = useCan();
@@ -145,6 +209,7 @@ export function RunnerPage({ id }: { id: string }): JSX.Element {
           <Time at={r.last_heartbeat_at} />
         </Field>
       </dl>
+      <RunnerInstances id={id} />
       <h2>Recent runs</h2>
       {r.runner_run.length === 0 ? (
         <p class="muted">No run yet.</p>
