@@ -25,14 +25,14 @@ const RUNNER_CLI = resolve(__dirname, '..', '..', 'runner', 'dist', 'cli.js');
 const NAMESPACE = 'containers';
 const FINAL = ['finished', 'failed', 'timeout', 'canceled'];
 
-interface BenchRunner {
+export interface BenchRunner {
   id: string;
   dir: string;
   configPath: string;
   proc?: ChildProcess;
 }
 
-function listContainers(socketPath: string, label: string): Promise<unknown[]> {
+export function listContainers(socketPath: string, label: string): Promise<unknown[]> {
   const filters = encodeURIComponent(JSON.stringify({ label: [label] }));
   return new Promise((done, fail) => {
     const req = http.request({ socketPath, path: `/v1.40/containers/json?all=1&filters=${filters}`, agent: false }, (res) => {
@@ -56,11 +56,11 @@ function makeRepo(): string {
   return dir;
 }
 
-function register(url: string, engine: string, name: string): BenchRunner {
+export function register(url: string, engine: string, name: string, labels: string[] = []): BenchRunner {
   const dir = mkdtempSync(join(tmpdir(), 'pulse-bench-runner-'));
   const configPath = join(dir, 'config.json');
   mkdirSync(join(dir, 'work'));
-  execFileSync(process.execPath, [RUNNER_CLI, 'register', '--url', url, '--registration-token', REGISTRATION_TOKEN, '--config', configPath, '--name', name, '--container-engine', engine], {
+  execFileSync(process.execPath, [RUNNER_CLI, 'register', '--url', url, '--registration-token', REGISTRATION_TOKEN, '--config', configPath, '--name', name, '--container-engine', engine, ...(labels.length ? ['--labels', labels.join(',')] : [])], {
     env: { PATH: process.env.PATH ?? '', HOME: dir },
     stdio: 'ignore',
   });
@@ -68,15 +68,15 @@ function register(url: string, engine: string, name: string): BenchRunner {
   return { id: config.runnerId, dir, configPath };
 }
 
-function start(r: BenchRunner, engine: string): void {
+export function start(r: BenchRunner, engine: string, extra: string[] = []): void {
   r.proc = spawn(
     process.execPath,
-    [RUNNER_CLI, 'start', '--config', r.configPath, '--work-dir', join(r.dir, 'work'), '--allow-local-repos', '--wait', '5', '--container-engine', engine, '--pull-policy', 'never', '--log-level', 'warn'],
+    [RUNNER_CLI, 'start', '--config', r.configPath, '--work-dir', join(r.dir, 'work'), '--allow-local-repos', '--wait', '5', '--container-engine', engine, '--pull-policy', 'never', '--log-level', 'warn', ...extra],
     { env: { PATH: process.env.PATH ?? '', HOME: r.dir }, stdio: 'ignore' },
   );
 }
 
-async function stopRunner(r: BenchRunner): Promise<void> {
+export async function stopRunner(r: BenchRunner): Promise<void> {
   const proc = r.proc;
   if (proc && proc.exitCode === null && proc.signalCode === null) {
     const exited = new Promise((done) => proc.once('exit', done));
