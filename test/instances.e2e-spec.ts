@@ -275,4 +275,36 @@ describe('workloads and instances', () => {
       await other.proc.stop();
     },
   );
+
+  (databaseKind() === 'postgres' ? it : it.skip)(
+    'a run claim and an instance placement on the same runner at the same moment, from two processes, never over-commit it',
+    async () => {
+      const other = pulse.via(await pulse.spawnAnother());
+      let both = 0;
+      let runs = 0;
+      let instances = 0;
+      for (let k = 0; k < 15; k++) {
+        const label = `t7-${k}`;
+        const r = await TestRunner.register(pulse, { ...ENGINE, labels: [label], executors: ['shell', 'container'], resources: { cpu: 4, memory: 4000, disk: 1000 } });
+        const ready = () => r.heartbeat({ status: 'ready', runs: [], ...ENGINE, executors: ['shell', 'container'], instances: [] });
+        await ready();
+        await submit(pulse, { namespace: 't7', labels: [label], resources: { cpu: 3 } });
+        // The claim (through this process) and the placement (through the other) race.
+        // Each round starts the heartbeat a little later, so some rounds fall inside the window.
+        const [beat, placed] = await Promise.all([
+          new Promise((go) => setTimeout(go, k)).then(ready),
+          other.http.put('/api/instances').set(pulse.admin).send({ uri: 'busybox', labels: [label], resources: { cpu: 3 } }).expect(201),
+        ]);
+        const instanceHere = (await get(placed.body.id as string)).runner_id === r.id;
+        const runHere = beat.run !== undefined;
+        if (instanceHere) instances++;
+        if (runHere) runs++;
+        if (instanceHere && runHere) both++;
+      }
+      expect(both).toBe(0);
+      expect(runs + instances).toBeGreaterThan(0);
+      console.log(`run vs placement race: ${runs} runs and ${instances} instances won their runner in 15 rounds, never both`);
+      await other.proc.stop();
+    },
+  );
 });

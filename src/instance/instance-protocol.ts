@@ -118,6 +118,33 @@ export class InstanceProtocol {
   }
 
   /**
+   * True when this runner's placed instances and its running run together exceed its resources,
+   * read afresh. Called after a run was claimed for a runner that can hold instances: a placement
+   * holds the runner's row `FOR UPDATE` while it counts the runner's running run, and a claim's
+   * foreign key on `run.runner_id` takes `FOR KEY SHARE` on that row, so the two never miss each
+   * other except one way: a claim that read the instances before a placement committed and waited
+   * for it. This read, after the claim, sees that placement; the run then goes back (HeartbeatService).
+   * Only the resources the run asked for count (a run that takes no room never goes back).
+   */
+  async overcommitted(runnerId: string, run: { res_cpu: number; res_memory: number; res_disk: number }): Promise<boolean> {
+    if (run.res_cpu <= 0 && run.res_memory <= 0 && run.res_disk <= 0) return false; // it takes no room
+    const rows: Array<{ over: boolean }> = await this.db.query(
+      `SELECT ($2 > 0 AND coalesce(w.res_cpu, 2147483647) < i.cpu + r.cpu) OR ($3 > 0 AND coalesce(w.res_memory, 2147483647) < i.memory + r.memory)
+              OR ($4 > 0 AND coalesce(w.res_disk, 2147483647) < i.disk + r.disk) AS over
+       FROM runner w,
+            LATERAL (SELECT coalesce(sum(CASE WHEN status = 'STOPPED' THEN 0 ELSE res_cpu END), 0) AS cpu,
+                            coalesce(sum(CASE WHEN status = 'STOPPED' THEN 0 ELSE res_memory END), 0) AS memory,
+                            coalesce(sum(res_disk), 0) AS disk
+                     FROM instance WHERE runner_id = w.id AND status NOT IN ('TERMINATED', 'FAILED')) i,
+            LATERAL (SELECT coalesce(sum(res_cpu), 0) AS cpu, coalesce(sum(res_memory), 0) AS memory, coalesce(sum(res_disk), 0) AS disk
+                     FROM run WHERE runner_id = w.id AND state = 'running') r
+       WHERE w.id = $1`,
+      [runnerId, run.res_cpu, run.res_memory, run.res_disk],
+    );
+    return rows[0]?.over === true;
+  }
+
+  /**
    * Settles what a heartbeat reports (undefined: a runner that does not speak instances). True
    * when the report disagrees with the desired list (an instance missing or of another
    * generation, one running that should be stopped, a copy it should not hold): the runner has

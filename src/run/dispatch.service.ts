@@ -195,6 +195,11 @@ export class DispatchService {
     return this.runs.toCancel(this.db.manager, runnerId, listed);
   }
 
+  /** Gives a run just offered (not yet acknowledged) back to the queue, no attempt spent. */
+  async returnOffer(runnerId: string, reason: string): Promise<number> {
+    return (await this.db.transaction((tx) => this.runs.release(tx, runnerId, reason, null, 'offers'))).length;
+  }
+
   /** Releases every run a runner holds (deregistered or dead). */
   releaseAll(tx: EntityManager, runnerId: string, reason: string): Promise<Array<{ id: string; state: string }>> {
     return this.runs.release(tx, runnerId, reason, null, 'all');

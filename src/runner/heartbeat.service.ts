@@ -107,7 +107,9 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     const cached = this.cache.fresh(runnerId);
     const known = cached && cached.view.canShell === flags.canShell && cached.view.canContainer === flags.canContainer ? cached : undefined;
     if (known && !known.holding && listsNothing && this.signal.queueKnownEmpty()) {
-      const run = ready && known.view.enabled && wait > 0 ? await this.longPoll(await this.forRuns(known.view), wait * 1000, short, runnerEpoch) : undefined;
+      const view = await this.forRuns(known.view);
+      let run = ready && known.view.enabled && wait > 0 ? await this.longPoll(view, wait * 1000, short, runnerEpoch) : undefined;
+      if (run) run = await this.roomStillThere(view, run);
       if (run) this.handedOut(runnerId, run);
       return this.answer(runnerId, run, [], reportsAny);
     }
@@ -117,11 +119,13 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     if (exchange.requeued > 0) await this.announce(exchange.requeued);
     let run = exchange.assignment;
     const fresh = exchange.fresh === true;
+    if (run && fresh) run = await this.roomStillThere(view, run);
     this.cache.setHolding(runnerId, exchange.holding || run !== undefined);
     if (!run && !exchange.holding) this.lookForAnyWork(epoch);
 
     if (!run && ready && view.enabled && !exchange.holding && exchange.cancel.length === 0 && wait > 0) {
       run = await this.longPoll(view, wait * 1000, short, runnerEpoch);
+      if (run) run = await this.roomStillThere(view, run);
       if (run) this.handedOut(runnerId, run);
     } else if (run && fresh) {
       this.metrics.observeDispatchLatency((Date.now() - new Date(run.created_at).getTime()) / 1000);
@@ -171,6 +175,19 @@ export class HeartbeatService implements BeforeApplicationShutdown {
       ...(cancel.length > 0 && { cancel }),
       ...(instances && { instances }),
     };
+  }
+
+  /**
+   * A run just claimed for a runner that can hold instances, checked against them afresh: when an
+   * instance was placed on it at the same moment (InstanceProtocol.overcommitted), the run goes
+   * back to the queue unacknowledged, no attempt spent, and another runner takes it.
+   */
+  private async roomStillThere(view: RunnerView, run: RunRow): Promise<RunRow | undefined> {
+    if (!view.canContainer || !(await this.instances.overcommitted(view.id, run))) return run;
+    this.cache.setHolding(view.id, false);
+    const back = await this.dispatch.returnOffer(view.id, 'an instance was placed on the runner at the same moment; its room is taken');
+    if (back > 0) await this.announce(back);
+    return undefined;
   }
 
   private handedOut(runnerId: string, run: RunRow): void {
