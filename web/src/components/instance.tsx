@@ -5,6 +5,7 @@ import { api, errorText, type InstanceResponse } from '../api';
 import { instanceActions, portText } from '../instances';
 import { useCan } from '../session';
 import { Confirm } from './admin';
+import { ErrorBox } from './ui';
 
 type Which = 'start' | 'stop' | 'delete';
 
@@ -105,6 +106,21 @@ export function DeleteInstanceConfirm({ state }: { state: InstanceActionState })
       Delete instance <strong>{i.name}</strong>? Its runner stops and removes its container (DESTROYING, then TERMINATED). This cannot be
       undone.
     </Confirm>
+  );
+}
+
+/** What the actions of a page said: the Delete confirmation, the error (else the page's own), the notice. */
+export function InstanceActionFeedback({ state, error }: { state: InstanceActionState; error?: string | null }): JSX.Element {
+  return (
+    <>
+      <DeleteInstanceConfirm state={state} />
+      <ErrorBox error={state.error ?? error} />
+      {state.notice && (
+        <p class="notice" role="status">
+          {state.notice}
+        </p>
+      )}
+    </>
   );
 }
 

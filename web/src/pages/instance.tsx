@@ -1,6 +1,6 @@
 import type { JSX } from 'preact';
 import { api } from '../api';
-import { DeleteInstanceConfirm, InstanceButtons, InstancePorts, useInstanceActions } from '../components/instance';
+import { InstanceActionFeedback, InstanceButtons, InstancePorts, useInstanceActions } from '../components/instance';
 import { ErrorBox, Field, Link, Loading, StateBadge, Time, shortId } from '../components/ui';
 import { environmentNames, resourcesText } from '../instances';
 import { useLive } from '../live';
@@ -44,13 +44,7 @@ export function InstancePage({ id }: { id: string }): JSX.Element {
           <InstanceButtons instance={i} state={actions} />
         </div>
       </div>
-      <DeleteInstanceConfirm state={actions} />
-      <ErrorBox error={actions.error ?? live.error} />
-      {actions.notice && (
-        <p class="notice" role="status">
-          {actions.notice}
-        </p>
-      )}
+      <InstanceActionFeedback state={actions} error={live.error} />
       <dl class="fields">
         <Field label="Status">
           <span data-field="status">{i.status}</span>

@@ -1,8 +1,8 @@
 import type { JSX } from 'preact';
 import { api } from '../api';
-import { DeleteInstanceConfirm, InstanceButtons, InstancePorts, InstanceWhy, useInstanceActions } from '../components/instance';
+import { InstanceActionFeedback, InstanceButtons, InstancePorts, InstanceWhy, useInstanceActions } from '../components/instance';
 import { Pager } from '../components/pager';
-import { ErrorBox, Link, Loading, StateBadge, shortId } from '../components/ui';
+import { Link, Loading, StateBadge, shortId } from '../components/ui';
 import { INSTANCE_STATUSES } from '../instances';
 import { useLive } from '../live';
 import { navigate, useLocation } from '../router';
@@ -57,13 +57,7 @@ export function InstancesPage(): JSX.Element {
           </select>
         </label>
       </form>
-      <DeleteInstanceConfirm state={actions} />
-      <ErrorBox error={actions.error ?? live.error} />
-      {actions.notice && (
-        <p class="notice" role="status">
-          {actions.notice}
-        </p>
-      )}
+      <InstanceActionFeedback state={actions} error={live.error} />
       {!live.data ? (
         live.loading && <Loading what="instances" />
       ) : live.data.items.length === 0 ? (
