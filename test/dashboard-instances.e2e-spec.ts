@@ -128,6 +128,15 @@ run('the dashboard: instances and workloads', () => {
     await row(instanceId).locator('[data-field=ports]').filter({ hasText: '10.0.0.5:32768 → 8080' }).waitFor();
     await stillSamePage();
     expect(await row(instanceId).getByRole('button', { name: 'Start web' }).count()).toBe(0);
+
+    // The overview counts instances by status, and links to the list filtered by one.
+    await page.goto(`${pulse.url}/`);
+    const running = page.locator('[data-count=instances-RUNNING]');
+    await running.waitFor();
+    expect(Number(await running.innerText())).toBeGreaterThanOrEqual(1);
+    await page.locator('[aria-label="Instances by status"]').getByRole('link', { name: 'All instances' }).click();
+    await statusOf(instanceId).filter({ hasText: 'RUNNING' }).waitFor();
+    await mark(); // the tests after this one check that the list never reloads
   });
 
   it('Stop sends the PATCH: STOPPING, then STOPPED once reported; Start runs it again', async () => {

@@ -1,5 +1,5 @@
 import type { JSX } from 'preact';
-import { api, RUN_STATES, type BatchResponse, type RunDetail, type RunnerSummary } from '../api';
+import { api, RUN_STATES, type BatchResponse, type InstanceResponse, type RunDetail, type RunnerSummary } from '../api';
 import { BatchProgress, batchCounts } from '../components/batch-progress';
 import { ErrorBox, Link, Loading, StateBadge, Time, shortId } from '../components/ui';
 import { useLive } from '../live';
@@ -12,14 +12,20 @@ interface Overview {
   runs: Record<string, { n: number; more: boolean }>;
   waiting: RunDetail[];
   batches: BatchResponse[];
+  /** Instances not TERMINATED (SPEC section 10), or null when the token may not list them. */
+  instances: { items: InstanceResponse[]; more: boolean } | null;
 }
 
+/** The instance statuses the overview counts (TERMINATED ones are history). */
+const INSTANCE_COUNTS = ['SCHEDULING', 'STARTING', 'RUNNING', 'CRASHED', 'FAILED', 'STOPPED'] as const;
+
 async function loadOverview(): Promise<Overview> {
-  const [runners, counts, waiting, batches] = await Promise.all([
+  const [runners, counts, waiting, batches, instances] = await Promise.all([
     api.runners({ limit: COUNT_LIMIT }),
     Promise.all(RUN_STATES.map((state) => api.runs({ state, limit: COUNT_LIMIT }))),
     api.runs({ state: 'waiting', limit: 10 }),
     api.batches({ limit: 8 }),
+    api.instances({ limit: COUNT_LIMIT }).catch(() => null),
   ]);
   const runs: Overview['runs'] = {};
   RUN_STATES.forEach((state, i) => (runs[state] = { n: counts[i].items.length, more: counts[i].next_cursor !== null }));
@@ -29,12 +35,13 @@ async function loadOverview(): Promise<Overview> {
     runs,
     waiting: await Promise.all(waiting.items.map((r) => api.run(r.id))),
     batches: await Promise.all(batches.items.map((b) => api.batch(b.batch_id))),
+    instances: instances && { items: instances.items.filter((i) => i.status !== 'TERMINATED'), more: instances.next_cursor !== null },
   };
 }
 
-/** `/`: runners by state, runs by state, what is waiting and why, recent batches. */
+/** `/`: runners by state, runs by state, instances by status (when there are any), what is waiting and why, recent batches. */
 export function OverviewPage(): JSX.Element {
-  const live = useLive(loadOverview, [], (e) => e.kind === 'run' || e.kind === 'batch' || e.kind === 'runner', 500);
+  const live = useLive(loadOverview, [], (e) => e.kind === 'run' || e.kind === 'batch' || e.kind === 'runner' || e.kind === 'instance', 500);
   const o = live.data;
   return (
     <section>
@@ -76,6 +83,25 @@ export function OverviewPage(): JSX.Element {
               </ul>
               <Link href="/runs">All runs</Link>
             </div>
+            {o.instances && o.instances.items.length > 0 && (
+              <div class="card" aria-label="Instances by status">
+                <h2>Instances</h2>
+                <ul class="counts">
+                  {INSTANCE_COUNTS.map((s) => (
+                    <li key={s}>
+                      <Link href={`/instances?state=${s}`}>
+                        <StateBadge state={s} />
+                      </Link>{' '}
+                      <strong data-count={`instances-${s}`}>
+                        {o.instances?.items.filter((i) => i.status === s).length}
+                        {o.instances?.more ? '+' : ''}
+                      </strong>
+                    </li>
+                  ))}
+                </ul>
+                <Link href="/instances">All instances</Link>
+              </div>
+            )}
           </div>
 
           <h2>Waiting runs</h2>
