@@ -108,9 +108,14 @@ export class InstanceProtocol {
     return { cpu: Number(r.cpu), memory: Number(r.memory), disk: Number(r.disk) };
   }
 
+  /** True when a heartbeat's report needs no look at all (`report` would do nothing). */
+  nothingToSettle(runnerId: string, reports: InstanceReport[] | undefined): boolean {
+    return reports === undefined || (reports.length === 0 && this.knownEmpty(runnerId));
+  }
+
   /** Settles what a heartbeat reports (undefined: a runner that does not speak instances). */
   async report(runnerId: string, reports: InstanceReport[] | undefined, requestIp: string | null): Promise<void> {
-    if (reports === undefined || (reports.length === 0 && this.knownEmpty(runnerId))) return;
+    if (reports === undefined || this.nothingToSettle(runnerId, reports)) return;
     const byId = new Map(reports.map((r) => [r.id, r]));
     await this.db.transaction(async (tx) => {
       const rows: HeldRow[] = await tx.query(

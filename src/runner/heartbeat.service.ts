@@ -88,7 +88,11 @@ export class HeartbeatService implements BeforeApplicationShutdown {
   private readonly touched = new Set<string>();
   private flushTimer: NodeJS.Timeout | undefined;
 
-  async beat(runnerId: string, req: HeartbeatRequest, ip: string | null): Promise<HeartbeatBody> {
+  /**
+   * `clientIp`: the runner's address, read only when it is written (the address behind a trusted
+   * proxy is worked out from the headers on each read).
+   */
+  async beat(runnerId: string, req: HeartbeatRequest, clientIp: () => string | null): Promise<HeartbeatBody> {
     const epoch = this.signal.epoch;
     const runnerEpoch = this.signal.runnerEpoch;
     const short = this.signal.shortfall;
@@ -98,7 +102,7 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     this.metrics.inc('pulse_heartbeats_total');
     // What it holds (SPEC section 10): nothing to do when it speaks no instances or holds none and is given none.
     const reportsAny = (req.instances?.length ?? 0) > 0;
-    await this.instances.report(runnerId, req.instances, ip);
+    if (!this.instances.nothingToSettle(runnerId, req.instances)) await this.instances.report(runnerId, req.instances, clientIp());
 
     // Idle and recently seen, with no run waiting anywhere: nothing to write, nothing to claim.
     // A runner whose executors changed (its container engine went down or came back) is written.
@@ -111,7 +115,7 @@ export class HeartbeatService implements BeforeApplicationShutdown {
       return this.answer(runnerId, run, [], reportsAny);
     }
 
-    const view = await this.forRuns(known?.view ?? (await this.markAlive(runnerId, req, ip)));
+    const view = await this.forRuns(known?.view ?? (await this.markAlive(runnerId, req, clientIp())));
     const exchange = await this.dispatch.exchange(view, ready, req.runs, known?.holding === false);
     if (exchange.requeued > 0) await this.announce(exchange.requeued);
     let run = exchange.assignment;
@@ -157,12 +161,22 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     return this.dispatch.toStop(view.id, req.runs ?? []);
   }
 
-  private async answer(runnerId: string, claimed: RunRow | undefined, cancel: string[], reportsAny: boolean): Promise<HeartbeatBody> {
+  private answer(runnerId: string, claimed: RunRow | undefined, cancel: string[], reportsAny: boolean): HeartbeatBody | Promise<HeartbeatBody> {
+    // The idle answer (no run, no instances): built at once, nothing to wait for.
+    if (!claimed && !reportsAny && this.instances.knownEmpty(runnerId)) return this.body(undefined, cancel, undefined);
+    return this.answerWith(runnerId, claimed, cancel, reportsAny);
+  }
+
+  private async answerWith(runnerId: string, claimed: RunRow | undefined, cancel: string[], reportsAny: boolean): Promise<HeartbeatBody> {
     // Only a run that names secrets costs anything here: their values are decrypted for it now.
     const run = await this.delivery.prepare(claimed);
     if (claimed && !run) this.cache.setHolding(runnerId, false);
     // The whole desired list, read last (after any wait); nothing for a runner known to hold none.
     const instances = await this.instances.desiredFor(runnerId, reportsAny);
+    return this.body(run, cancel, instances);
+  }
+
+  private body(run: DeliverableRun | undefined, cancel: string[], instances: HeartbeatBody['instances']): HeartbeatBody {
     return {
       status: 'ok',
       interval: this.config.heartbeatInterval,
