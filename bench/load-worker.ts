@@ -352,6 +352,8 @@ const tasks: Record<string, Task> = {
     let chunksSent = 0;
     let firstAt = Infinity;
     let lastAt = 0;
+    /** When the last runner had its first chunk stored (how long the start took). */
+    let lastFirstChunkAt = 0;
     const runIds: string[] = [];
     /** sha256 of every byte each run's log was acknowledged with, to compare with what the API serves. */
     const digests: Record<string, string> = {};
@@ -386,6 +388,7 @@ const tasks: Record<string, Task> = {
             const res = await http.post(path, { messageId: run.messageId, offset, logs: chunk }, r.token);
             tally.status(res.status, 'update');
             if (res.status === 200 && res.body.offset === offset + Buffer.byteLength(chunk)) {
+              if (n === 0) lastFirstChunkAt = Math.max(lastFirstChunkAt, wallMs());
               n++;
               digest.update(chunk);
               bytes += res.body.offset - offset;
@@ -417,7 +420,7 @@ const tasks: Record<string, Task> = {
       }),
     );
     http.close();
-    return { bytes, chunks: chunksSent, firstAt, lastAt, runIds, digests, tally: tally.toJSON() };
+    return { bytes, chunks: chunksSent, firstAt, lastAt, lastFirstChunkAt, runIds, digests, tally: tally.toJSON() };
   },
 
   /** Reference for 2: plain pg workers, each its own connection: claim (SKIP LOCKED) + done. */

@@ -874,6 +874,7 @@ export async function secretsScenario(ctx: Ctx, s: Scenario): Promise<void> {
       const res = await http.request('PUT', `/api/namespaces/${NAMESPACE}/secrets/${name}`, { value: randomBytes(24).toString('base64url') }, ADMIN_TOKEN);
       if (res.status !== 201) throw new Error(`PUT secret answered ${res.status}: ${JSON.stringify(res.body)}`);
     }
+    const phases: Array<{ label: string; mbps: number; seconds: number; startMs: number }> = [];
     const phase = async (label: string, secrets: string[]): Promise<{ mbps: number; errors: number; first?: string }> => {
       ctx.progress(`${count} runners streaming ${chunkBytes / 1024} KiB chunks for ${seconds} s, ${label}`);
       await submit(http, { repos: Array.from({ length: count }, () => REPO), ...(secrets.length > 0 && { secrets }) });
@@ -883,6 +884,9 @@ export async function secretsScenario(ctx: Ctx, s: Scenario): Promise<void> {
       const bytes = parts.reduce((a, p) => a + p.bytes, 0);
       const span = (Math.max(...parts.map((p) => p.lastAt)) - Math.min(...parts.map((p) => p.firstAt))) / 1000;
       const t = tallyErrors(parts.map((p) => p.tally));
+      // How long it took until every runner had its first chunk stored (dispatch, first updates).
+      const startMs = Math.max(...parts.map((p) => p.lastFirstChunkAt)) - Math.min(...parts.map((p) => p.firstAt));
+      phases.push({ label, mbps: bytes / span / 1e6, seconds: span, startMs });
       return { mbps: bytes / span / 1e6, errors: t.errors, first: t.first };
     };
     // A B B A: neither side always runs on the larger tables or the warmer process.
@@ -939,7 +943,7 @@ export async function secretsScenario(ctx: Ctx, s: Scenario): Promise<void> {
       referenceName: 'a JS loop reading every byte',
       target: '—',
     });
-    s.raw.ours = { masked: masked.mbps, plain: plain.mbps, maskerSeconds: maskSeconds, maskerBytes: writes * 64 * 1024 };
+    s.raw.ours = { masked: masked.mbps, plain: plain.mbps, phases, maskerSeconds: maskSeconds, maskerBytes: writes * 64 * 1024 };
   } finally {
     await s.cleanup();
   }

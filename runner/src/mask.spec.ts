@@ -94,6 +94,27 @@ describe('Masker', () => {
     expect(checked).toBe(4000);
   });
 
+  it('with a hundred secrets (hundreds of patterns, most of the skip table taken), streaming equals the definition', () => {
+    const rand = prng(7);
+    const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const word = (n: number, from = letters): string => Array.from({ length: n }, () => from[Math.floor(rand() * from.length)]).join('');
+    for (let round = 0; round < 6; round++) {
+      // Values of 12 to 40 bytes of a 64-letter alphabet (long skips), or of 4 to 32 of a 4-letter one (many
+      // near-misses); some share their first three bytes.
+      const from = round % 2 === 0 ? letters : 'abcd';
+      const values = Array.from({ length: 100 }, () => word((round % 2 === 0 ? 12 : 4) + Math.floor(rand() * 29), from));
+      for (let k = 0; k < 10; k++) values.push(values[k].slice(0, 3) + word(6, from));
+      const patterns = maskPatterns(values);
+      let text = '';
+      while (text.length < 8_000) text += rand() < 0.05 ? values[Math.floor(rand() * values.length)] : word(1 + Math.floor(rand() * 40), rand() < 0.5 ? from : letters + ' \n');
+      const log = Buffer.from(text);
+      const expected = str(reference(log, patterns));
+      expect(str(maskAll(log, patterns))).toBe(expected);
+      const cuts = Array.from({ length: 20 }, () => Math.floor(rand() * (log.length + 1))).sort((x, y) => x - y);
+      expect(str(streamed(log, patterns, cuts))).toBe(expected);
+    }
+  });
+
   it('finds a secret whose start repeats inside it, with a write boundary at every position', () => {
     const secret = 'abababac-secret';
     const log = Buffer.from(`xx ababababababac-secret yy abababac-secret`);

@@ -27,13 +27,19 @@ function isCount(v: unknown): boolean {
 
 type Rule = (value: unknown) => boolean;
 
-/** A plain object whose every key has a rule its value passes, with every required key present. */
-function shape(body: unknown, rules: Record<string, Rule>, required: string[]): boolean {
-  if (!isPlainObject(body)) return false;
-  for (const key in body) {
-    if (!Object.hasOwn(rules, key) || !rules[key](body[key])) return false;
-  }
-  return required.every((key) => Object.hasOwn(body, key));
+/**
+ * The check of a plain object whose every key has a rule its value passes, with every required
+ * key present. Built once per shape: a check allocates nothing (it runs on every runner request).
+ */
+function shape(rules: Record<string, Rule>, required: string[]): Rule {
+  return (body) => {
+    if (!isPlainObject(body)) return false;
+    for (const key in body) {
+      if (!Object.hasOwn(rules, key) || !rules[key](body[key])) return false;
+    }
+    for (const key of required) if (!Object.hasOwn(body, key)) return false;
+    return true;
+  };
 }
 
 const RESULT_STATES = new Set(['finished', 'failed', 'timeout', 'canceled']);
@@ -42,53 +48,43 @@ const RESULT_STATES = new Set(['finished', 'failed', 'timeout', 'canceled']);
 const isFact: Rule = (v) => typeof v === 'string' && v.length <= 100 && !v.includes('\0');
 
 /** The container facts of SPEC section 9: every field, exactly. */
-const containerFacts: Rule = (v) =>
-  shape(v, { engine: isFact, version: isFact, apiVersion: isFact, os: isFact, arch: isFact, healthy: (h) => typeof h === 'boolean' }, [
-    'engine',
-    'version',
-    'apiVersion',
-    'os',
-    'arch',
-    'healthy',
-  ]);
+const containerFacts: Rule = shape(
+  { engine: isFact, version: isFact, apiVersion: isFact, os: isFact, arch: isFact, healthy: (h) => typeof h === 'boolean' },
+  ['engine', 'version', 'apiVersion', 'os', 'arch', 'healthy'],
+);
 
 /** HeartbeatRequest without `framework`, `usage` or `defaultImage` (those take the full validation). */
-export const heartbeatBody: FastCheck = (body) =>
-  shape(
-    body,
-    {
-      id: isUuid,
-      status: (v) => v === 'ready' || v === 'busy',
-      runs: (v) => Array.isArray(v) && v.length <= 100 && v.every(isUuid),
-      wait: (v) => typeof v === 'number' && v >= 0 && v <= 3600,
-      container: containerFacts,
-      executors: (v) =>
-        Array.isArray(v) && v.length >= 1 && v.length <= 2 && v.every((e) => e === 'shell' || e === 'container'),
-      // An empty list only: a runner that holds instances takes the full validation.
-      instances: (v) => Array.isArray(v) && v.length === 0,
-    },
-    ['id', 'status'],
-  );
+export const heartbeatBody: FastCheck = shape(
+  {
+    id: isUuid,
+    status: (v) => v === 'ready' || v === 'busy',
+    runs: (v) => Array.isArray(v) && v.length <= 100 && v.every(isUuid),
+    wait: (v) => typeof v === 'number' && v >= 0 && v <= 3600,
+    container: containerFacts,
+    executors: (v) =>
+      Array.isArray(v) && v.length >= 1 && v.length <= 2 && v.every((e) => e === 'shell' || e === 'container'),
+    // An empty list only: a runner that holds instances takes the full validation.
+    instances: (v) => Array.isArray(v) && v.length === 0,
+  },
+  ['id', 'status'],
+);
 
 /** UpdateRequest: every field, exactly. */
-export const updateBody: FastCheck = (body) =>
-  shape(body, { messageId: isUuid, offset: isCount, logs: (v) => typeof v === 'string' }, ['messageId', 'offset', 'logs']);
+export const updateBody: FastCheck = shape({ messageId: isUuid, offset: isCount, logs: (v) => typeof v === 'string' }, ['messageId', 'offset', 'logs']);
 
 /** ResultDto without `outcome` or `data` (those take the full validation). */
-const resultBody: Rule = (result) =>
-  shape(
-    result,
-    {
-      id: isUuid,
-      status: (v) => typeof v === 'string' && RESULT_STATES.has(v),
-      exitCode: (v) => typeof v === 'number' && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647,
-      logBytes: isCount,
-    },
-    ['id', 'status'],
-  );
+const resultBody: Rule = shape(
+  {
+    id: isUuid,
+    status: (v) => typeof v === 'string' && RESULT_STATES.has(v),
+    exitCode: (v) => typeof v === 'number' && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647,
+    logBytes: isCount,
+  },
+  ['id', 'status'],
+);
 
 /** CompleteRequest whose result has no `outcome` or `data`. */
-export const completeBody: FastCheck = (body) => shape(body, { messageId: isUuid, result: resultBody }, ['messageId', 'result']);
+export const completeBody: FastCheck = shape({ messageId: isUuid, result: resultBody }, ['messageId', 'result']);
 
 const checks = new WeakMap<object, FastCheck>();
 

@@ -144,6 +144,11 @@ export class InstanceProtocol {
     return rows[0]?.over === true;
   }
 
+  /** True when a heartbeat's report needs no look at all (`report` would do nothing). */
+  nothingToSettle(runnerId: string, reports: InstanceReport[] | undefined): boolean {
+    return reports === undefined || (reports.length === 0 && this.knownEmpty(runnerId));
+  }
+
   /**
    * Settles what a heartbeat reports (undefined: a runner that does not speak instances). True
    * when the report disagrees with the desired list (an instance missing or of another
@@ -152,7 +157,7 @@ export class InstanceProtocol {
    * is answered at once instead of being held, and the list reaches it now.
    */
   async report(runnerId: string, reports: InstanceReport[] | undefined, requestIp: string | null): Promise<boolean> {
-    if (reports === undefined || (reports.length === 0 && this.knownEmpty(runnerId))) return false;
+    if (reports === undefined || this.nothingToSettle(runnerId, reports)) return false;
     const byId = new Map(reports.map((r) => [r.id, r]));
     return this.db.transaction(async (tx) => {
       const rows: HeldRow[] = await tx.query(

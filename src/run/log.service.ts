@@ -9,7 +9,7 @@ import { PULSE_CONFIG } from '../config/config.module';
 import { SecretService } from '../secret/secret.service';
 import { packChunk, unpackChunk } from './log-codec';
 import { assemble, logWindow, LogPart, LogWindow, place } from './log-window';
-import { maskValues } from './log-mask';
+import { maskValues, SecretScan, type SecretValue } from './log-mask';
 import type { RunRow } from './run.entity';
 import { isFinal, RunState } from './run-state';
 import { RunRepository } from './run.repository';
@@ -17,14 +17,10 @@ import { RunRepository } from './run.repository';
 const MASK_CACHE_RUNS = 1000;
 const MASK_CACHE_MS = 60_000;
 
-interface SecretValue {
-  name: string;
-  value: Buffer;
-}
-
 /** The end of a run's stored log as this process last wrote it: enough to mask the next chunk. */
 interface KnownTail {
   secrets: SecretValue[];
+  scan: SecretScan;
   /** The last (longest value - 1) bytes of the stored log. */
   tail: Buffer;
   /** The stored log's length after them (`log_stored`). */
@@ -33,6 +29,19 @@ interface KnownTail {
 
 function lastBytes(bytes: Buffer, n: number): Buffer {
   return Buffer.from(bytes.subarray(Math.max(0, bytes.length - n)));
+}
+
+/** The last `n` bytes of `tail` followed by `chunk` (a copy, and of `chunk` alone when it is long enough). */
+function lastBytesOf(tail: Buffer, chunk: Buffer, n: number): Buffer {
+  return chunk.length >= n ? lastBytes(chunk, n) : lastBytes(Buffer.concat([tail, chunk]), n);
+}
+
+interface MaskEntry {
+  namespace: string;
+  secrets: SecretValue[];
+  scan: SecretScan;
+  until: number;
+  known?: KnownTail;
 }
 
 export interface AppendResult {
@@ -59,7 +68,7 @@ export class LogService implements BeforeApplicationShutdown {
   private readonly window: LogWindow;
   private readonly logger = new Logger('Logs');
   /** Secret values of runs with secrets, by run and lease (server-side masking). */
-  private readonly maskCache = new Map<string, { namespace: string; secrets: SecretValue[]; until: number; known?: KnownTail }>();
+  private readonly maskCache = new Map<string, MaskEntry>();
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
@@ -82,13 +91,15 @@ export class LogService implements BeforeApplicationShutdown {
     // so concurrent appends to one run still line up. The chunk must fall wholly in the head or
     // wholly in the tail before the cap (nothing to split or drop). Anything else (a re-send, a
     // gap, the cap, a stale lease, a final run, a run with secrets this process cannot mask here)
-    // takes the locked path below, which handles it precisely.
+    // takes the locked path below, which handles it precisely. No bytes (the acknowledgement):
+    // nothing to mask, the fast path whether or not the run has secrets.
+    const secretsCheck = bytes.length === 0 ? 'true' : masked ? 'log_stored = $10' : 'cardinality(secrets) = 0';
     const fast = returned<{ log_offset: string; cancel: boolean }>(
       await this.db.query(
         `WITH moved AS (
            UPDATE run SET log_offset = log_offset + $5, log_stored = log_stored + $5, acknowledged = true
            WHERE id = $1 AND runner_id = $2 AND message_id = $3 AND state = '${RunState.Running}'
-             AND log_offset = $4 AND (log_stored + $5 <= $9 OR (log_stored >= $9 AND log_stored + $5 <= $7)) AND ${masked ? 'log_stored = $10' : 'cardinality(secrets) = 0'}
+             AND log_offset = $4 AND (log_stored + $5 <= $9 OR (log_stored >= $9 AND log_stored + $5 <= $7)) AND ${secretsCheck}
            RETURNING log_offset, log_stored - $5 AS pos, cancel_requested_at IS NOT NULL AS cancel
          ), stored AS (
            INSERT INTO run_log_chunk (run_id, pos, data, len, deflated)
@@ -181,9 +192,9 @@ export class LogService implements BeforeApplicationShutdown {
    * Stored tail bytes that change are rewritten in their chunks. Inside the run's row lock.
    */
   private async maskSecrets(tx: EntityManager, run: RunRow, keep: Buffer): Promise<{ keep: Buffer; known?: KnownTail }> {
-    const secrets = await this.secretValues(tx, run);
+    const { secrets, scan } = await this.secretValues(tx, run);
     if (secrets.length === 0) return { keep };
-    const longest = Math.max(...secrets.map((s) => s.value.length));
+    const longest = scan.longest;
     const stored = Number(run.log_stored);
     const from = Math.max(0, stored - (longest - 1));
     const rows: Array<{ pos: string; data: Buffer; deflated: boolean }> =
@@ -198,9 +209,9 @@ export class LogService implements BeforeApplicationShutdown {
     const chunks = all.slice(first);
     const tailStart = chunks.length > 0 ? Math.max(from, chunks[0].pos) : stored;
     const tail = chunks.length > 0 ? Buffer.concat(chunks.map((c) => c.data)).subarray(tailStart - chunks[0].pos) : Buffer.alloc(0);
+    if (!scan.occursIn(tail, keep)) return { keep, known: { secrets, scan, tail: lastBytesOf(tail, keep, longest - 1), storedEnd: stored + keep.length } };
     const masked = maskValues(tail, keep, secrets);
-    const known: KnownTail = { secrets, tail: lastBytes(masked.bytes, longest - 1), storedEnd: stored + keep.length };
-    if (masked.found.length === 0) return { keep, known };
+    const known: KnownTail = { secrets, scan, tail: lastBytes(masked.bytes, longest - 1), storedEnd: stored + keep.length };
     if (masked.firstChanged < tail.length) {
       // Part of a value was stored with the previous chunk: overwrite it there too.
       for (const c of chunks) {
@@ -228,15 +239,25 @@ export class LogService implements BeforeApplicationShutdown {
     const entry = this.maskCache.get(key);
     if (!entry?.known || entry.until <= Date.now()) return undefined;
     const known = entry.known;
+    const keep = known.scan.longest - 1;
+    // The common case (a runner that masks): nothing found, the bytes go as they came.
+    if (!known.scan.occursIn(known.tail, bytes)) {
+      return {
+        bytes,
+        storedEnd: known.storedEnd,
+        commit: () => {
+          entry.known = { ...known, tail: lastBytesOf(known.tail, bytes, keep), storedEnd: known.storedEnd + bytes.length };
+        },
+      };
+    }
     const masked = maskValues(known.tail, bytes, known.secrets);
     if (masked.firstChanged < known.tail.length) return undefined;
-    const longest = Math.max(...known.secrets.map((s) => s.value.length));
     return {
       bytes: masked.bytes.subarray(known.tail.length),
       storedEnd: known.storedEnd,
       commit: () => {
         if (masked.found.length > 0) this.leakCaught({ id: runId, namespace: entry.namespace }, runnerId, masked.found);
-        entry.known = { secrets: known.secrets, tail: lastBytes(masked.bytes, longest - 1), storedEnd: known.storedEnd + bytes.length };
+        entry.known = { ...known, tail: lastBytes(masked.bytes, keep), storedEnd: known.storedEnd + bytes.length };
       },
     };
   }
@@ -253,16 +274,34 @@ export class LogService implements BeforeApplicationShutdown {
     });
   }
 
+  /**
+   * This process hands the run out with these secret values (heartbeat.service.ts): kept for its
+   * log masking, so that the lease's first log part needs neither a decryption nor, when nothing
+   * is stored yet, the locked path.
+   */
+  primeMasking(run: Pick<RunRow, 'id' | 'message_id' | 'namespace' | 'log_stored'>, values: Map<string, string>): void {
+    if (!run.message_id) return;
+    const entry = this.cacheSecrets(`${run.id}/${run.message_id}`, run.namespace, values);
+    // An empty stored log: its tail is known (nothing). The fast path checks it is still empty.
+    if (Number(run.log_stored) === 0) entry.known = { secrets: entry.secrets, scan: entry.scan, tail: Buffer.alloc(0), storedEnd: 0 };
+  }
+
   /** The values of a run's secrets, cached per lease for a minute (decrypted once, not per update). */
-  private async secretValues(tx: EntityManager, run: RunRow): Promise<SecretValue[]> {
+  private async secretValues(tx: EntityManager, run: RunRow): Promise<{ secrets: SecretValue[]; scan: SecretScan }> {
     const key = `${run.id}/${run.message_id}`;
     const hit = this.maskCache.get(key);
-    if (hit && hit.until > Date.now()) return hit.secrets;
+    if (hit && hit.until > Date.now()) return hit;
     const { values } = await this.secrets.openFor(run.namespace, run.secrets, (sql, params) => tx.query(sql, params));
+    return this.cacheSecrets(key, run.namespace, values);
+  }
+
+  private cacheSecrets(key: string, namespace: string, values: Map<string, string>): MaskEntry {
     const secrets = [...values].map(([name, value]) => ({ name, value: Buffer.from(value, 'utf8') }));
+    this.maskCache.delete(key);
     if (this.maskCache.size >= MASK_CACHE_RUNS) this.maskCache.delete(this.maskCache.keys().next().value as string);
-    this.maskCache.set(key, { namespace: run.namespace, secrets, until: Date.now() + MASK_CACHE_MS });
-    return secrets;
+    const entry: MaskEntry = { namespace, secrets, scan: new SecretScan(secrets), until: Date.now() + MASK_CACHE_MS };
+    this.maskCache.set(key, entry);
+    return entry;
   }
 
   get shutdownSignal(): AbortSignal {

@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { KeyRingError } from '../secret/secret-crypto';
 import { SecretService } from '../secret/secret.service';
+import { LogService } from './log.service';
 import type { RunRow } from './run.entity';
 import { RunState } from './run-state';
 
@@ -13,7 +14,8 @@ export type DeliverableRun = RunRow & { masked?: string[] };
  * Puts a run's secrets into its assignment, at the moment it is handed to a runner (and each
  * time the same offer is made again): values are decrypted here and nowhere else. A run whose
  * secret was deleted meanwhile fails now, with the reason `secret NAME was deleted`, and is not
- * handed out. Runs without secrets pass through untouched (no query).
+ * handed out. Runs without secrets pass through untouched (no query). The values also go to
+ * this process's log masking of the lease (LogService.primeMasking): not decrypted again there.
  */
 @Injectable()
 export class SecretDelivery {
@@ -22,6 +24,7 @@ export class SecretDelivery {
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     private readonly secrets: SecretService,
+    private readonly logs: LogService,
   ) {}
 
   async prepare(run: RunRow | undefined): Promise<DeliverableRun | undefined> {
@@ -29,7 +32,10 @@ export class SecretDelivery {
     let reason: string;
     try {
       const { values, missing } = await this.secrets.openFor(run.namespace, run.secrets);
-      if (missing === undefined) return { ...run, env: { ...run.env, ...Object.fromEntries(values) }, masked: run.secrets };
+      if (missing === undefined) {
+        this.logs.primeMasking(run, values);
+        return { ...run, env: { ...run.env, ...Object.fromEntries(values) }, masked: run.secrets };
+      }
       reason = `secret ${missing} was deleted`;
     } catch (err) {
       if (!(err instanceof KeyRingError)) throw err;

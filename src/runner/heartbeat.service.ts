@@ -88,7 +88,11 @@ export class HeartbeatService implements BeforeApplicationShutdown {
   private readonly touched = new Set<string>();
   private flushTimer: NodeJS.Timeout | undefined;
 
-  async beat(runnerId: string, req: HeartbeatRequest, ip: string | null): Promise<HeartbeatBody> {
+  /**
+   * `clientIp`: the runner's address, read only when it is written (the address behind a trusted
+   * proxy is worked out from the headers on each read).
+   */
+  async beat(runnerId: string, req: HeartbeatRequest, clientIp: () => string | null): Promise<HeartbeatBody> {
     const epoch = this.signal.epoch;
     const runnerEpoch = this.signal.runnerEpoch;
     const short = this.signal.shortfall;
@@ -98,7 +102,7 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     // What it holds (SPEC section 10): nothing to do when it speaks no instances or holds none and is given none.
     const reportsAny = (req.instances?.length ?? 0) > 0;
     // A runner that has not acted on its desired list yet gets it now, not after a long poll.
-    const unsettled = await this.instances.report(runnerId, req.instances, ip);
+    const unsettled = !this.instances.nothingToSettle(runnerId, req.instances) && (await this.instances.report(runnerId, req.instances, clientIp()));
     const wait = unsettled ? 0 : Math.min(req.wait ?? 0, this.config.longPollMax);
 
     // Idle and recently seen, with no run waiting anywhere: nothing to write, nothing to claim.
@@ -107,14 +111,15 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     const cached = this.cache.fresh(runnerId);
     const known = cached && cached.view.canShell === flags.canShell && cached.view.canContainer === flags.canContainer ? cached : undefined;
     if (known && !known.holding && listsNothing && this.signal.queueKnownEmpty()) {
+      if (!(ready && known.view.enabled && wait > 0)) return this.answer(runnerId, undefined, [], reportsAny);
       const view = await this.forRuns(known.view);
-      let run = ready && known.view.enabled && wait > 0 ? await this.longPoll(view, wait * 1000, short, runnerEpoch) : undefined;
+      let run = await this.longPoll(view, wait * 1000, short, runnerEpoch);
       if (run) run = await this.roomStillThere(view, run);
       if (run) this.handedOut(runnerId, run);
       return this.answer(runnerId, run, [], reportsAny);
     }
 
-    const view = await this.forRuns(known?.view ?? (await this.markAlive(runnerId, req, ip)));
+    const view = await this.forRuns(known?.view ?? (await this.markAlive(runnerId, req, clientIp())));
     const exchange = await this.dispatch.exchange(view, ready, req.runs, known?.holding === false);
     if (exchange.requeued > 0) await this.announce(exchange.requeued);
     let run = exchange.assignment;
@@ -162,12 +167,22 @@ export class HeartbeatService implements BeforeApplicationShutdown {
     return this.dispatch.toStop(view.id, req.runs ?? []);
   }
 
-  private async answer(runnerId: string, claimed: RunRow | undefined, cancel: string[], reportsAny: boolean): Promise<HeartbeatBody> {
+  private answer(runnerId: string, claimed: RunRow | undefined, cancel: string[], reportsAny: boolean): HeartbeatBody | Promise<HeartbeatBody> {
+    // The idle answer (no run, no instances): built at once, nothing to wait for.
+    if (!claimed && !reportsAny && this.instances.knownEmpty(runnerId)) return this.body(undefined, cancel, undefined);
+    return this.answerWith(runnerId, claimed, cancel, reportsAny);
+  }
+
+  private async answerWith(runnerId: string, claimed: RunRow | undefined, cancel: string[], reportsAny: boolean): Promise<HeartbeatBody> {
     // Only a run that names secrets costs anything here: their values are decrypted for it now.
     const run = await this.delivery.prepare(claimed);
     if (claimed && !run) this.cache.setHolding(runnerId, false);
     // The whole desired list, read last (after any wait); nothing for a runner known to hold none.
     const instances = await this.instances.desiredFor(runnerId, reportsAny);
+    return this.body(run, cancel, instances);
+  }
+
+  private body(run: DeliverableRun | undefined, cancel: string[], instances: HeartbeatBody['instances']): HeartbeatBody {
     return {
       status: 'ok',
       interval: this.config.heartbeatInterval,

@@ -16,6 +16,10 @@ type RunnerRequest = FastifyRequest & { runner?: AuthenticatedRunner };
  * The runner routes: `Authorization: Bearer <runner_token>`. 401 for no, an unknown or an expired
  * token, 403 for a deregistered runner, 429 with Retry-After over the runner's own rate limit. The
  * runner is attached to the request for `@CurrentRunner()`.
+ *
+ * Every request of every runner comes through here, so a token verified recently is admitted
+ * synchronously (RunnerTokenService.known: no promise, no address lookup); only the rest take the
+ * asynchronous path, which reads the database and records refusals in the audit log.
  */
 @Injectable()
 export class RunnerAuthGuard implements CanActivate {
@@ -30,13 +34,27 @@ export class RunnerAuthGuard implements CanActivate {
     this.limiter = new RateLimiter(config.runnerRateLimit);
   }
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const request = context.switchToHttp().getRequest<RunnerRequest>();
+    const token = bearerToken(request.headers.authorization);
+    const known = this.tokens.known(token);
+    return known ? this.admit(request, known) : this.verify(request, token);
+  }
+
+  private async verify(request: RunnerRequest, token: string): Promise<boolean> {
     const ip = request.ip ?? null;
-    const runner = await this.tokens.authenticate(bearerToken(request.headers.authorization), ip).catch((err: unknown) => {
+    let runner: AuthenticatedRunner;
+    try {
+      runner = await this.tokens.authenticate(token, ip);
+    } catch (err) {
       if (err instanceof DomainError) this.audit.deniedRequest(ip, err.kind === 'forbidden' ? 403 : 401, request.method, request.url, err.message);
       throw err;
-    });
+    }
+    return this.admit(request, runner);
+  }
+
+  /** Within its rate limit: attached to the request. */
+  private admit(request: RunnerRequest, runner: AuthenticatedRunner): boolean {
     const wait = this.limiter.take(runner.id);
     if (wait > 0) {
       this.metrics.inc('pulse_rate_limited_total');

@@ -102,7 +102,7 @@ export class RunnerProtocolController {
     @Req() request: FastifyRequest,
   ): Promise<HeartbeatResponse> {
     sameRunner(runner, body.id);
-    const heartbeat: HeartbeatBody = await this.heartbeats.beat(runner.id, body, request.ip ?? null);
+    const heartbeat: HeartbeatBody = await this.heartbeats.beat(runner.id, body, () => request.ip ?? null);
     // In the last quarter of its token's life (one comparison otherwise): a fresh offer each time.
     if (runner.offerFrom <= Date.now()) heartbeat.token = await this.tokens.offer(runner.id);
     return { heartbeat };

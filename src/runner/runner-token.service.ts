@@ -60,6 +60,17 @@ export class RunnerTokenService {
   }
 
   /**
+   * The runner of a token this process verified within the last minute (from memory: its SHA-256
+   * and a map look-up, no query, no promise), or undefined: then `authenticate` decides. The
+   * entry goes at once when the runner is deregistered, enabled, disabled or its tokens change
+   * (in every process, RunnerCache), and never outlives the token.
+   */
+  known(token: string): AuthenticatedRunner | undefined {
+    if (token.length !== RUNNER_TOKEN_LENGTH || !token.startsWith(RUNNER_TOKEN_PREFIX)) return undefined;
+    return this.cache.token(sha256Hex(token));
+  }
+
+  /**
    * The runner a token belongs to. 401 for no token or one no runner has, 401 `runner token
    * expired` for an expired one, 403 (the exact body of SPEC section 2) for a deregistered
    * runner's token.
