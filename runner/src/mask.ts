@@ -18,8 +18,8 @@
  * No line logic and no fixed-size pieces: a secret split across writes, across a 1 MiB line, or
  * whose start repeats inside it (`abab…c`) is found all the same (the failures of GitLab's runner
  * and Woodpecker this avoids). Positions that cannot start a pattern are passed over a window at
- * a time (Wu-Manber's skip on the window's last three bytes, hashed), else by one or two table
- * look-ups (first byte, first two bytes); only the rest walk the trie.
+ * a time (Wu-Manber's skip on two bytes), else by one or two table look-ups (first byte, first two
+ * bytes); only the rest walk the trie.
  */
 
 export const MASK = Buffer.from('[MASKED]');
@@ -68,11 +68,6 @@ export function maskPatterns(values: string[]): Buffer[] {
   return [...all].map((p) => Buffer.from(p, 'utf8'));
 }
 
-/** The skip table's slot of three bytes (16 bits; `* 31` keeps all of the first two). */
-function blockHash(a: number, b: number, c: number): number {
-  return ((((a << 8) | b) * 31) + c) & 0xffff;
-}
-
 /**
  * A byte trie of the patterns. Node 0 is the root; `rootNext` is a flat table for the first
  * byte (the hot look-up), deeper nodes keep a small map.
@@ -88,12 +83,10 @@ class Trie {
   /** The shortest pattern's length. */
   readonly shortest: number;
   /**
-   * Wu-Manber's skip table on the last three bytes of a window of `shortest` bytes (`block`):
-   * how many positions from the window's start on cannot start a pattern, because those bytes
-   * occur at no matching offset of any pattern's first `shortest` bytes. Three bytes, not two:
-   * with a hundred secrets (some 400 patterns) pairs of base64 letters are nearly all taken and
-   * the skip shrank to nothing, triples stay rare. Hashed to 16 bits; a collision only shortens
-   * a skip. Undefined for patterns shorter than 4 bytes.
+   * Wu-Manber's skip table on the last two bytes of a window of `shortest` bytes: how many
+   * positions from the window's start on cannot start a pattern, because those two bytes occur
+   * at no matching offset of any pattern's first `shortest` bytes. Undefined for patterns
+   * shorter than 3 bytes.
    */
   readonly skip: Uint8Array | undefined;
 
@@ -122,14 +115,13 @@ class Trie {
     }
     this.longest = longest;
     this.shortest = shortest === Infinity ? 0 : shortest;
-    if (this.shortest >= 4) {
+    if (this.shortest >= 3) {
       const m = this.shortest;
-      const skip = new Uint8Array(65536).fill(Math.min(m - 2, 255));
+      const skip = new Uint8Array(65536).fill(Math.min(m - 1, 255));
       for (const p of patterns) {
-        if (p.length === 0) continue;
-        for (let q = 0; q <= m - 3; q++) {
-          const h = blockHash(p[q], p[q + 1], p[q + 2]);
-          skip[h] = Math.min(skip[h], m - 3 - q);
+        for (let q = 0; q <= m - 2; q++) {
+          const pair = (p[q] << 8) | p[q + 1];
+          skip[pair] = Math.min(skip[pair], m - 2 - q);
         }
       }
       this.skip = skip;
@@ -165,7 +157,7 @@ function scan(trie: Trie, data: Buffer, final: boolean): { out: Buffer[]; decide
   while (i < n) {
     // Whole windows first: positions that provably start no pattern are passed over together.
     if (skip !== undefined && i + m <= n) {
-      const by = skip[((((data[i + m - 3] << 8) | data[i + m - 2]) * 31) + data[i + m - 1]) & 0xffff];
+      const by = skip[(data[i + m - 2] << 8) | data[i + m - 1]];
       if (by > 0) {
         i += by;
         continue;
