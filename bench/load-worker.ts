@@ -8,7 +8,7 @@ import autocannon from 'autocannon';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { JsonClient } from './lib/http';
+import { JsonClient, LeanConnection } from './lib/http';
 import { ADMIN_TOKEN, REGISTRATION_TOKEN } from './lib/server';
 import { ciLogChunks, mapLimit, sleep, wallMs } from './lib/util';
 
@@ -178,7 +178,6 @@ const tasks: Record<string, Task> = {
    * (two empty answers in a row).
    */
   async dispatch({ url, runners, deadline = Infinity }: Args) {
-    const http = new JsonClient(url);
     const tally = new Tally();
     const received: string[] = [];
     let heartbeats = 0;
@@ -186,6 +185,8 @@ const tasks: Record<string, Task> = {
     let lastAt = 0;
     await Promise.all(
       (runners as Runner[]).map(async (r) => {
+        // One connection per simulated runner, as a real runner holds one.
+        const http = new LeanConnection(url);
         let empty = 0;
         while (empty < 2 && !stopping && wallMs() < deadline) {
           const sent = wallMs();
@@ -220,9 +221,9 @@ const tasks: Record<string, Task> = {
             tally.network(err);
           }
         }
+        http.close();
       }),
     );
-    http.close();
     return { received, heartbeats, firstAt, lastAt, tally: tally.toJSON() };
   },
 
