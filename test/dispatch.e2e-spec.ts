@@ -89,6 +89,26 @@ describe('dispatch rules', () => {
     expect(running.reduce((x, y) => x + y)).toBe(14);
   });
 
+  it('fair share run by run: fewer running first, then turns; priority before fair share; ties to the oldest', async () => {
+    const jobs = (n: number) => ({ repos: ['https://example.com/a.git'], jobs: Array.from({ length: n }, () => ({})) });
+    const take = async (label: string, n: number) => {
+      const got: string[] = [];
+      for (let i = 0; i < n; i++) got.push((await (await TestRunner.register(pulse, { labels: [label] })).heartbeat()).run!.id);
+      return got;
+    };
+    // a runs 3 already and has 4 more waiting (the older ones); b runs none and has 5.
+    const a = await submit(pulse, { namespace: 'turns-a', labels: ['turns'], ...jobs(7) });
+    expect(await take('turns', 3)).toEqual(a.runs.slice(0, 3));
+    const b = await submit(pulse, { namespace: 'turns-b', labels: ['turns'], ...jobs(5) });
+    // Now one claim after another: b three times (fewer running), then turns, ties to the older run.
+    expect(await take('turns', 7)).toEqual([b.runs[0], b.runs[1], b.runs[2], a.runs[3], b.runs[3], a.runs[4], b.runs[4]]);
+
+    // A more urgent run goes first even from the namespace that runs more.
+    const low = await submit(pulse, { namespace: 'urgent-a', labels: ['urgent'], priority: 0, ...jobs(2) });
+    const high = await submit(pulse, { namespace: 'urgent-b', labels: ['urgent'], priority: 5, ...jobs(2) });
+    expect(await take('urgent', 4)).toEqual([high.runs[0], high.runs[1], low.runs[0], low.runs[1]]);
+  });
+
   it('a runner never holds two runs, and a run is never handed to two runners', async () => {
     const { runs } = await submit(pulse, { namespace: 'race', labels: ['race'], repos: ['https://example.com/a.git'], jobs: Array.from({ length: 30 }, () => ({})) });
     const runners = await Promise.all(Array.from({ length: 10 }, () => TestRunner.register(pulse, { labels: ['race'] })));

@@ -4,7 +4,6 @@ import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import type { RunRow } from './run.entity';
 import { Coalescer } from '../common/coalescer';
-import { allocate } from './fair-share';
 import { RunnerCapacity, RunRepository } from './run.repository';
 
 export interface RunnerView extends RunnerCapacity {
@@ -92,8 +91,8 @@ export class DispatchService {
 
   /**
    * The claims of one moment, together. Runners of the same capacity (labels, framework,
-   * resources, executors) share one namespace choice and one claim statement; a runner asking twice in one
-   * batch claims alone after it.
+   * resources, executors) share one claim statement, which also makes the namespace choice; a
+   * runner asking twice in one batch claims alone after it.
    */
   private async claimMany(views: RunnerView[]): Promise<ClaimOutcome[]> {
     const out: ClaimOutcome[] = views.map(() => undefined);
@@ -117,32 +116,33 @@ export class DispatchService {
   }
 
   private async claimGroup(views: RunnerView[], group: number[], out: ClaimOutcome[], retry: boolean): Promise<void> {
-    if (group.length === 1) {
-      out[group[0]] = await this.claimOne(views[group[0]]);
-      return;
-    }
     const cap = views[group[0]];
-    const want = allocate(await this.runs.candidateQueues(this.db.manager, cap, group.length), group.length);
-    const asked = want.reduce((sum, w) => sum + w.count, 0);
-    if (asked === 0) return;
-    let taken: Array<{ run: RunRow; index: number }>;
+    let claimed: { taken: Array<{ run: RunRow; index: number }>; asked: number };
     try {
       const leases = group.map((i) => ({ runnerId: views[i].id, messageId: randomUUID() }));
-      taken = await this.runs.claimBatch(this.db.manager, cap, want, leases);
-    } catch {
+      claimed = await this.runs.claimBest(this.db.manager, cap, leases);
+    } catch (err) {
+      if (group.length === 1) {
+        // It holds a run already (handed out by another process): the unique index refused it.
+        if ((err as { code?: string }).code === UNIQUE_VIOLATION) out[group[0]] = HELD;
+        else throw err;
+        return;
+      }
       // One of them holds a run already (the unique index refused the statement), or the
       // statement lost a deadlock: each claims on its own, which says which one holds.
       for (const i of group) out[i] = await this.claimOne(views[i]);
       return;
     }
     const served = new Set<number>();
-    for (const t of taken) {
+    for (const t of claimed.taken) {
       out[group[t.index]] = t.run;
       served.add(t.index);
     }
     // Others took some of the runs counted (SKIP LOCKED): the rest of the group looks once more.
     const left = group.filter((_, j) => !served.has(j));
-    if (retry && taken.length > 0 && taken.length < asked && left.length > 0) await this.claimGroup(views, left, out, false);
+    if (retry && claimed.taken.length > 0 && claimed.taken.length < claimed.asked && left.length > 0) {
+      await this.claimGroup(views, left, out, false);
+    }
   }
 
   private async claimOne(runner: RunnerView): Promise<ClaimOutcome> {

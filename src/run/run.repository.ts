@@ -19,16 +19,6 @@ export interface RunnerCapacity {
   canContainer: boolean;
 }
 
-/** A namespace's queue as a batch of claims sees it (RunRepository.candidateQueues). */
-export interface CandidateQueue {
-  namespace: string;
-  /** Its running runs now. */
-  running: number;
-  /** Priority and seq of its best waiting runs the runners can take (up to the batch's size), best first. */
-  priorities: number[];
-  seqs: number[];
-}
-
 export interface NewRun {
   id: string;
   repo: string;
@@ -165,80 +155,80 @@ export class RunRepository {
   }
 
   /**
-   * For a batch of `k` claims by runners of this capacity: the namespaces with waiting runs they
-   * can take, with what the fair-share order needs: their running runs, and the priority and age
-   * of up to `k` of their best waiting runs, best first. One short index range per namespace.
-   */
-  async candidateQueues(tx: EntityManager, cap: RunnerCapacity, k: number): Promise<CandidateQueue[]> {
-    const rows: Array<{ namespace: string; running: string; priorities: number[]; seqs: string[] }> = await tx.query(
-      `SELECT n.name AS namespace, q.priorities, q.seqs,
-              (SELECT count(*) FROM run x WHERE x.namespace = n.name AND x.state = 'running') AS running
-       FROM namespace n
-       CROSS JOIN LATERAL (
-         SELECT array_agg(t.priority ORDER BY t.priority DESC, t.seq) AS priorities,
-                array_agg(t.seq ORDER BY t.priority DESC, t.seq) AS seqs
-         FROM (SELECT r.priority, r.seq FROM run r
-               WHERE r.namespace = n.name AND r.state = 'waiting' AND ${MATCHES_RUNNER} AND ${executorMatches(8)}
-               ORDER BY r.priority DESC, r.seq LIMIT $6) t
-       ) q
-       WHERE q.priorities IS NOT NULL AND ($7::text[] IS NULL OR n.name = ANY($7))`,
-      [cap.labels, cap.framework, cap.cpu, cap.memory, cap.disk, k, cap.namespaces, cap.canShell, cap.canContainer],
-    );
-    return rows.map((r) => ({
-      namespace: r.namespace,
-      running: Number(r.running),
-      priorities: r.priorities,
-      seqs: r.seqs.map(Number),
-    }));
-  }
-
-  /**
-   * Claims, in one statement, up to `want[i].count` of the best waiting runs of each namespace
-   * for runners of one capacity (`FOR UPDATE SKIP LOCKED`), and gives the i-th run to the i-th
-   * runner, each under its own fresh lease. Returns the runs taken with the index of their runner;
-   * fewer than asked when others took runs meanwhile. If one of the runners already holds a run,
+   * Claims, in one statement, the best waiting runs for `runners` (all of this capacity), up to
+   * one each, and gives the i-th run taken to the i-th runner under its own fresh lease
+   * (`FOR UPDATE SKIP LOCKED`). Returns the runs taken with the index of their runner, and how
+   * many the statement meant to take (`asked`, 0 when nothing was taken): fewer are taken when
+   * other claims locked some of those runs meanwhile. If one of the runners already holds a run,
    * the unique index refuses the whole statement (23505) and nothing is taken.
+   *
+   * The choice is the one the runners would make claiming one after another (SPEC section 4):
+   * the best run by priority, then from the namespace with the fewest running runs, counting the
+   * ones this statement takes there (fair share), then the oldest. Within a namespace its t-th
+   * best run has the key (priority, running + t, seq), never better than its (t-1)-th, so taking
+   * claims one by one is merging sorted queues: the first `k` of all candidates ordered by that
+   * key. `heads` reads up to `k` candidates per namespace without locking (one short index range
+   * each); `want` says how many each namespace gives, in the order of its first pick; `picked`
+   * then locks that many per namespace, skipping rows others hold.
    */
-  async claimBatch(
+  async claimBest(
     tx: EntityManager,
     cap: RunnerCapacity,
-    want: Array<{ namespace: string; count: number }>,
     runners: Array<{ runnerId: string; messageId: string }>,
-  ): Promise<Array<{ run: RunRow; index: number }>> {
-    const rows = returned<RunRow & { claim_n: string }>(await tx.query(
-      `WITH want AS (
-         SELECT * FROM unnest($6::text[], $7::int[]) WITH ORDINALITY AS w(namespace, k, ord)
+  ): Promise<{ taken: Array<{ run: RunRow; index: number }>; asked: number }> {
+    const rows = returned<RunRow & { claim_n: string; asked: string }>(await tx.query(
+      `WITH heads AS (
+         SELECT n.name AS namespace, q.priorities, q.seqs,
+                (SELECT count(*) FROM run x WHERE x.namespace = n.name AND x.state = 'running') AS running
+         FROM namespace n
+         CROSS JOIN LATERAL (
+           SELECT array_agg(t.priority ORDER BY t.priority DESC, t.seq) AS priorities,
+                  array_agg(t.seq ORDER BY t.priority DESC, t.seq) AS seqs
+           FROM (SELECT r.priority, r.seq FROM run r
+                 WHERE r.namespace = n.name AND r.state = 'waiting' AND ${MATCHES_RUNNER} AND ${executorMatches(8)}
+                 ORDER BY r.priority DESC, r.seq LIMIT $6) t
+         ) q
+         WHERE q.priorities IS NOT NULL AND ($7::text[] IS NULL OR n.name = ANY($7))
+       ), ranked AS (
+         SELECT h.namespace, row_number() OVER (ORDER BY u.priority DESC, h.running + u.i - 1, u.seq) AS pick
+         FROM heads h CROSS JOIN LATERAL unnest(h.priorities, h.seqs) WITH ORDINALITY AS u(priority, seq, i)
+       ), want AS (
+         SELECT namespace, count(*)::int AS k, row_number() OVER (ORDER BY min(pick)) AS ord
+         FROM ranked WHERE pick <= $6 GROUP BY namespace
        ), picked AS (
          SELECT p.id, row_number() OVER (ORDER BY w.ord, p.priority DESC, p.seq) AS n
          FROM want w CROSS JOIN LATERAL (
            SELECT r.id, r.priority, r.seq FROM run r
-           WHERE r.namespace = w.namespace AND r.state = 'waiting' AND ${MATCHES_RUNNER} AND ${executorMatches(10)}
+           WHERE r.namespace = w.namespace AND r.state = 'waiting' AND ${MATCHES_RUNNER} AND ${executorMatches(8)}
            ORDER BY r.priority DESC, r.seq LIMIT w.k
            FOR UPDATE SKIP LOCKED
          ) p
        ), who AS (
-         SELECT * FROM unnest($8::uuid[], $9::uuid[]) WITH ORDINALITY AS a(runner_id, message_id, n)
+         SELECT * FROM unnest($10::uuid[], $11::uuid[]) WITH ORDINALITY AS a(runner_id, message_id, n)
        )
        UPDATE run SET state = 'running', runner_id = who.runner_id, message_id = who.message_id,
               attempt = run.attempt + 1, acknowledged = false, dispatched_at = now(), started_at = now(), reason = NULL
        FROM picked JOIN who USING (n)
        WHERE run.id = picked.id
-       RETURNING run.*, who.n AS claim_n`,
+       RETURNING run.*, who.n AS claim_n, (SELECT sum(k) FROM want) AS asked`,
       [
         cap.labels,
         cap.framework,
         cap.cpu,
         cap.memory,
         cap.disk,
-        want.map((w) => w.namespace),
-        want.map((w) => w.count),
-        runners.map((r) => r.runnerId),
-        runners.map((r) => r.messageId),
+        runners.length,
+        cap.namespaces,
         cap.canShell,
         cap.canContainer,
+        runners.map((r) => r.runnerId),
+        runners.map((r) => r.messageId),
       ],
     ));
-    return rows.map(({ claim_n, ...run }) => ({ run: run, index: Number(claim_n) - 1 }));
+    return {
+      taken: rows.map(({ claim_n, asked: _, ...run }) => ({ run, index: Number(claim_n) - 1 })),
+      asked: rows.length > 0 ? Number(rows[0].asked) : 0,
+    };
   }
 
   /**
