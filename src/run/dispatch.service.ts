@@ -120,7 +120,7 @@ export class DispatchService {
     let claimed: { taken: Array<{ run: RunRow; index: number }>; asked: number };
     try {
       const leases = group.map((i) => ({ runnerId: views[i].id, messageId: randomUUID() }));
-      claimed = await this.runs.claimBest(this.db.manager, cap, leases);
+      claimed = await this.runs.claimBest(cap, leases);
     } catch (err) {
       if (group.length === 1) {
         // It holds a run already (handed out by another process): the unique index refused it.

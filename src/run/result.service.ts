@@ -1,9 +1,11 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { isDeepStrictEqual } from 'node:util';
 import { DataSource } from 'typeorm';
 import { Coalescer } from '../common/coalescer';
-import { returned } from '../common/sql';
+import { queryPrepared } from '../common/sql';
+import type { DatabaseTarget } from '../database/data-source-options';
+import { DATABASE_TARGET } from '../database/database.tokens';
 import { Conflict, LeaseLost, NotFound, OffsetGap } from '../common/errors';
 import { isFinal, ResultState, RunState } from './run-state';
 import { RunRepository } from './run.repository';
@@ -47,6 +49,7 @@ export class ResultService {
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
+    @Inject(DATABASE_TARGET) private readonly target: DatabaseTarget,
     private readonly runs: RunRepository,
   ) {}
 
@@ -71,9 +74,11 @@ export class ResultService {
   }
 
   private async finishBatch(batch: FastComplete[]): Promise<Array<{ id: string }>> {
-    return returned<{ id: string }>(
-      await this.db.query(
-        `UPDATE run r SET state = c.state, exit_code = c.exit_code, result = c.result, finished_at = now(),
+    return queryPrepared<{ id: string }>(
+      this.db,
+      !this.target.embedded,
+      'pulse_complete_many',
+      `UPDATE run r SET state = c.state, exit_code = c.exit_code, result = c.result, finished_at = now(),
                 acknowledged = true,
                 reason = CASE WHEN c.state = '${RunState.Canceled}' AND r.cancel_requested_at IS NOT NULL
                               THEN 'canceled by a user' ELSE NULL END
@@ -82,17 +87,16 @@ export class ResultService {
          WHERE r.id = c.id AND r.batch_id = c.batch_id AND r.runner_id = c.runner_id AND r.message_id = c.message_id
            AND r.state = '${RunState.Running}' AND (c.log_bytes IS NULL OR r.log_offset >= c.log_bytes)
          RETURNING r.id`,
-        [
-          batch.map((c) => c.result.id),
-          batch.map((c) => c.batchId),
-          batch.map((c) => c.runnerId),
-          batch.map((c) => c.messageId),
-          batch.map((c) => c.result.status),
-          batch.map((c) => c.result.exitCode ?? null),
-          batch.map((c) => c.stored),
-          batch.map((c) => c.result.logBytes ?? null),
-        ],
-      ),
+      [
+        batch.map((c) => c.result.id),
+        batch.map((c) => c.batchId),
+        batch.map((c) => c.runnerId),
+        batch.map((c) => c.messageId),
+        batch.map((c) => c.result.status),
+        batch.map((c) => c.result.exitCode ?? null),
+        batch.map((c) => c.stored),
+        batch.map((c) => c.result.logBytes ?? null),
+      ],
     );
   }
 

@@ -1,7 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { returned } from '../common/sql';
+import { queryPrepared, returned } from '../common/sql';
+import type { DatabaseTarget } from '../database/data-source-options';
+import { DATABASE_TARGET } from '../database/database.tokens';
 import type { RunRow } from './run.entity';
 
 /** What a runner can take: its labels, framework and capacity (seed 002). */
@@ -61,7 +63,10 @@ const executorMatches = (p: number): string => `(CASE WHEN r.image IS NULL THEN 
  */
 @Injectable()
 export class RunRepository {
-  constructor(@InjectDataSource() private readonly db: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    @Inject(DATABASE_TARGET) private readonly target: DatabaseTarget,
+  ) {}
 
   /** One statement for the whole submission, however many runs (a 20,000-run batch included). */
   async insertMany(tx: EntityManager, s: SubmissionSettings, runs: NewRun[]): Promise<void> {
@@ -172,11 +177,13 @@ export class RunRepository {
    * then locks that many per namespace, skipping rows others hold.
    */
   async claimBest(
-    tx: EntityManager,
     cap: RunnerCapacity,
     runners: Array<{ runnerId: string; messageId: string }>,
   ): Promise<{ taken: Array<{ run: RunRow; index: number }>; asked: number }> {
-    const rows = returned<RunRow & { claim_n: string; asked: string }>(await tx.query(
+    const rows = await queryPrepared<RunRow & { claim_n: string; asked: string }>(
+      this.db,
+      !this.target.embedded,
+      'pulse_claim_best',
       `WITH heads AS (
          SELECT n.name AS namespace, q.priorities, q.seqs,
                 (SELECT count(*) FROM run x WHERE x.namespace = n.name AND x.state = 'running') AS running
@@ -224,7 +231,7 @@ export class RunRepository {
         runners.map((r) => r.runnerId),
         runners.map((r) => r.messageId),
       ],
-    ));
+    );
     return {
       taken: rows.map(({ claim_n, asked: _, ...run }) => ({ run, index: Number(claim_n) - 1 })),
       asked: rows.length > 0 ? Number(rows[0].asked) : 0,
