@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
 import { Assignment, submit, TestRunner } from './support/protocol';
 import { ADMIN_TOKEN, eventually, startPulse, TestPulse } from './support/pulse';
 import { SseClient } from './support/sse';
@@ -229,6 +230,45 @@ describe('GET /api/events', () => {
     expect(states[3]).toEqual(['running', true, false, runs[0]]);
     expect(states.slice(4).map((s) => s[0])).toContain('dead');
     expect(states[states.length - 1]).toEqual(['dead', false, true, null]);
+  });
+
+  it('writes a statement\'s run events once per statement, in run order, in one pass however many runs it changes', async () => {
+    if (pulse.kind !== 'postgres') return; // the embedded database is reachable only through the app
+    const ns = `st-${randomUUID().slice(0, 8)}`;
+    const repo = 'https://example.com/st.git';
+    const small = await submit(pulse, { namespace: ns, labels: [ns], jobs: [{ repo }] }, [repo]);
+    const big = await submit(pulse, { namespace: ns, labels: [ns], jobs: Array.from({ length: 2000 }, () => ({ repo })) }, [repo]);
+    const db = new Client({ connectionString: pulse.databaseUrl });
+    await db.connect();
+    try {
+      // Every plan of this session, the trigger's included, with its row counts and loops.
+      await db.query(`LOAD 'auto_explain'`);
+      await db.query(`SET auto_explain.log_min_duration = 0`);
+      await db.query(`SET auto_explain.log_analyze = on`);
+      await db.query(`SET auto_explain.log_nested_statements = on`);
+      await db.query(`SET client_min_messages = log`);
+      const plans: string[] = [];
+      db.on('notice', (n) => plans.push(n.message ?? ''));
+      // One-row statements first: PL/pgSQL keeps the plans it makes for the session.
+      await db.query(`UPDATE run SET log_offset = log_offset WHERE batch_id = $1`, [small.batch_id]);
+      await db.query(`UPDATE run SET state = 'canceled', finished_at = now() WHERE batch_id = $1`, [small.batch_id]);
+      plans.length = 0;
+      await db.query(`UPDATE run SET log_offset = log_offset WHERE batch_id = $1`, [big.batch_id]);
+      await db.query(`UPDATE run SET state = 'canceled', finished_at = now() WHERE batch_id = $1`, [big.batch_id]);
+      // A transition table read again for each row of the other (a nested loop) is quadratic.
+      const scans = plans.flatMap((p) => p.split('\n')).filter((l) => l.includes('Named Tuplestore Scan'));
+      expect(scans.length).toBeGreaterThan(0);
+      for (const scan of scans) expect(scan).not.toMatch(/loops=([2-9]|\d\d)/);
+      const order = await db.query<{ id: string }>(`SELECT id FROM run WHERE batch_id = $1 ORDER BY seq`, [big.batch_id]);
+      const events = await db.query<{ id: string; state: string }>(
+        `SELECT e.data->>'id' AS id, e.data->>'state' AS state FROM event e WHERE e.kind = 'run' AND e.batch_id = $1 ORDER BY e.id`,
+        [big.batch_id],
+      );
+      expect(events.rows.map((e) => e.id)).toEqual(order.rows.map((r) => r.id));
+      expect(new Set(events.rows.map((e) => e.state))).toEqual(new Set(['canceled']));
+    } finally {
+      await db.end();
+    }
   });
 
   it('ends open streams when the server shuts down', async () => {

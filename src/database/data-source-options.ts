@@ -9,6 +9,7 @@ import { Tokens1764500000000 } from './migrations/1764500000000-Tokens';
 import { PendingReasonInSql1764600000000 } from './migrations/1764600000000-PendingReasonInSql';
 import { RunnerEventPlpgsql1764650000000 } from './migrations/1764650000000-RunnerEventPlpgsql';
 import { Instances1764700000000 } from './migrations/1764700000000-Instances';
+import { StatementEventTriggers1764800000000 } from './migrations/1764800000000-StatementEventTriggers';
 
 export interface DatabaseTarget {
   url: string;
@@ -36,6 +37,7 @@ export function dataSourceOptions(target: DatabaseTarget): DataSourceOptions {
       PendingReasonInSql1764600000000,
       RunnerEventPlpgsql1764650000000,
       Instances1764700000000,
+      StatementEventTriggers1764800000000,
     ],
     migrationsTableName: 'pulse_migrations',
     migrationsTransactionMode: 'each',
