@@ -22,17 +22,23 @@ export interface SpawnOptions {
   /** Write a V8 CPU profile of the process into this directory (node --cpu-prof). */
   cpuProfDir?: string;
   cpuProfName?: string;
+  /** A command the process runs under, e.g. ['valgrind', '--tool=callgrind']: it is given `node` and its arguments. */
+  wrapper?: string[];
+  nodeArgs?: string[];
+  cwd?: string;
 }
 
 /** Starts a server script (the orchestrator or the bare app) and resolves once it listens. */
 export function spawnServer(main: string, env: Record<string, string>, options: SpawnOptions = {}): Promise<ServerProcess> {
-  const nodeArgs: string[] = [];
+  const nodeArgs: string[] = [...(options.nodeArgs ?? [])];
   if (options.cpuProfDir) {
     mkdirSync(options.cpuProfDir, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`);
     if (options.cpuProfName) nodeArgs.push(`--cpu-prof-name=${options.cpuProfName}`);
   }
-  const child = spawn(process.execPath, [...nodeArgs, main], {
+  const [command, ...args] = [...(options.wrapper ?? []), process.execPath, ...nodeArgs, main];
+  const child = spawn(command, args, {
+    cwd: options.cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
