@@ -45,6 +45,11 @@ export class MetricsService {
     counter.values.set(k, (counter.values.get(k) ?? 0) + by);
   }
 
+  /** A counter's current value in this process (0 when never counted). */
+  value(name: string, labels: Labels = {}): number {
+    return this.counters.get(name)?.values.get(key(labels)) ?? 0;
+  }
+
   /** Seconds from a run's submission to its hand-out to a runner. */
   observeDispatchLatency(seconds: number): void {
     this.inc('pulse_dispatches_total');
