@@ -7,8 +7,9 @@
  *    answering with the run in `cancel` is measured, p50 and p99, directly and through a real
  *    HTTP proxy (squid on loopback, when installed; the row is skipped otherwise). The kill of the
  *    process group itself is the runner's (test/busy-poll.e2e-spec.ts prints that figure).
- * 12. retention cost: the dispatch drain with retention off, then on while a backlog of old final
- *    runs (with logs) is being pruned and deleted, side by side in one run on one database.
+ * 12. retention cost: the dispatch drain with retention off, and on while a backlog of old final
+ *    runs (with logs) is being pruned and deleted, side by side in one run on one database: off,
+ *    on, on, off, the better drain of each side compared.
  */
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
@@ -226,6 +227,8 @@ export async function retentionCost(ctx: Ctx, s: Scenario): Promise<void> {
     const off = { LOG_RETENTION_DAYS: '0', RUN_RETENTION_DAYS: '0' };
     const on = { LOG_RETENTION_DAYS: '1', RUN_RETENTION_DAYS: '300' };
     let orch = await spawnServer(ORCHESTRATOR_MAIN, orchestratorEnv(db.url, off));
+    // Whichever process is current when the scenario ends (or fails) is stopped.
+    s.defer(() => orch.stop());
     const client = new JsonClient(orch.url);
     s.defer(async () => client.close());
     await client.request('PUT', '/api/namespaces', { namespace_name: NAMESPACE, repositories: [REPO] }, ADMIN_TOKEN);
@@ -254,20 +257,25 @@ export async function retentionCost(ctx: Ctx, s: Scenario): Promise<void> {
       return drainOnce(url);
     };
     await orch.stop();
-    orch = await spawnServer(ORCHESTRATOR_MAIN, orchestratorEnv(db.url, { ...off, SWEEP_INTERVAL: '0.2' }));
-    ctx.progress(`retention cost: drain ${runs} runs with retention off (fresh process, warmed up)`);
-    const rateOff = await drainWarm(orch.url);
-    await orch.stop();
     const left = async (): Promise<number> => withClient(db.url, async (c) => Number((await c.query(`SELECT count(*) FROM run WHERE finished_at < now() - interval '300 days'`)).rows[0].count));
     const before = await left();
-    orch = await spawnServer(ORCHESTRATOR_MAIN, orchestratorEnv(db.url, { ...on, SWEEP_INTERVAL: '0.2' }));
-    s.defer(() => orch.stop());
-    ctx.progress(`retention cost: drain ${runs} runs with retention on, pruning the backlog meanwhile (fresh process, warmed up)`);
-    const rateOn = await drainWarm(orch.url);
+    // Off, on, on, off (A B B A), each on a fresh process: the VM's speed moves by more than the
+    // 5 % measured here from one drain to the next, so each side is the better of its two drains.
+    // Each "on" drain prunes part of the backlog (small batches per sweep), so both have some.
+    const rates = { off: [] as number[], on: [] as number[] };
+    for (const [round, side] of (['off', 'on', 'on', 'off'] as const).entries()) {
+      orch = await spawnServer(ORCHESTRATOR_MAIN, orchestratorEnv(db.url, { ...(side === 'on' ? on : off), SWEEP_INTERVAL: '0.2' }));
+      ctx.progress(`retention cost: drain ${round + 1}/4, ${runs} runs with retention ${side}${side === 'on' ? ', pruning the backlog meanwhile' : ''} (fresh process, warmed up)`);
+      rates[side].push(await drainWarm(orch.url));
+      await orch.stop();
+    }
     const deleted = before - (await left());
+    const rateOff = Math.max(...rates.off);
+    const rateOn = Math.max(...rates.on);
     s.row({ metric: 'runs/s drained, retention on vs off', unit: 'runs/s', ours: rateOn, reference: rateOff, referenceName: 'same drain, retention off', target: '≥ 0.95× ref', check: (o, r) => r !== null && o >= 0.95 * r });
+    s.row({ metric: 'runs/s drained, retention on vs off, the slower drain of each', unit: 'runs/s', ours: Math.min(...rates.on), reference: Math.min(...rates.off), referenceName: 'same drain, retention off', target: '—' });
     s.check('retention deleted old runs (from its start to the end of the drain)', deleted > 0, `${deleted} of ${before} old runs deleted`);
-    s.raw.retention = { rateOff, rateOn, backlog: before, deletedDuringDrain: deleted };
+    s.raw.retention = { rateOff, rateOn, rates, backlog: before, deletedDuringDrain: deleted };
   } finally {
     await s.cleanup();
   }
