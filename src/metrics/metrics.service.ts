@@ -30,6 +30,7 @@ export class MetricsService {
     this.define('pulse_log_bytes_total', 'Log bytes received from runners');
     this.define('pulse_sweeps_total', 'Runs and runners changed by sweeps, by reason');
     this.define('pulse_retention_deleted_total', 'Run logs pruned, runs and batches deleted by retention');
+    this.define('pulse_retention_seconds_total', 'Seconds spent in retention statements (time a database connection was busy pruning)');
     this.define('pulse_rate_limited_total', 'Runner requests refused with 429');
     this.loopDelay.enable();
   }

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { performance } from 'node:perf_hooks';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { returned } from '../common/sql';
@@ -69,11 +70,16 @@ export class RetentionSweeper {
         if (n < STEP || Date.now() >= deadline) return total;
       }
     };
-    if (this.config.runRetentionDays > 0) {
-      counts.runs = await steps(() => this.deleteRuns(this.config.runRetentionDays));
-      counts.batches = await steps(() => this.deleteEmptyBatches(this.config.runRetentionDays));
+    const started = performance.now();
+    try {
+      if (this.config.runRetentionDays > 0) {
+        counts.runs = await steps(() => this.deleteRuns(this.config.runRetentionDays));
+        counts.batches = await steps(() => this.deleteEmptyBatches(this.config.runRetentionDays));
+      }
+      if (this.config.logRetentionDays > 0) counts.logs = await steps(() => this.pruneLogs(this.config.logRetentionDays));
+    } finally {
+      this.metrics.inc('pulse_retention_seconds_total', (performance.now() - started) / 1000);
     }
-    if (this.config.logRetentionDays > 0) counts.logs = await steps(() => this.pruneLogs(this.config.logRetentionDays));
     return counts;
   }
 
