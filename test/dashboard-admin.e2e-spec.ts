@@ -249,7 +249,7 @@ run('the dashboard by scope: admin pages and secrets', () => {
     await page.getByRole('cell', { name: 'DEPLOY_KEY', exact: true }).waitFor();
     expect(await valueField.inputValue()).toBe('');
     expect(await page.content()).not.toContain(SECRET_VALUE);
-    expect(await page.evaluate(() => [...document.querySelectorAll('input, textarea')].map((e) => (e as HTMLInputElement).value))).not.toContain(
+    expect(await page.locator('input, textarea').evaluateAll((els) => els.map((e) => (e as unknown as { value: string }).value))).not.toContain(
       SECRET_VALUE,
     );
     const listed = await pulse.http.get('/api/namespaces/team/secrets').set(pulse.admin).expect(200);

@@ -267,7 +267,7 @@ run('the dashboard: instances and workloads', () => {
     await page.getByRole('heading', { name: 'New instance' }).waitFor();
     // The workload named in the link is the one picked.
     const picked = page.getByLabel(/^Workload/);
-    await eventually(async () => (await picked.evaluate((el) => (el as HTMLSelectElement).selectedOptions[0]?.text ?? '')).startsWith('api '));
+    await eventually(async () => (await picked.evaluate((el) => (el as unknown as { selectedOptions: ArrayLike<{ text: string }> }).selectedOptions[0]?.text ?? '')).startsWith('api '));
     await page.getByRole('button', { name: 'Create instance' }).click();
     await page.waitForURL(/\/instances\/[0-9a-f-]{36}$/);
     const made = await getInstance(page.url().split('/').pop()!);

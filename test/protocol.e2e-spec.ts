@@ -2,11 +2,12 @@ import { startPulse, TestPulse, eventually } from './support/pulse';
 import { submit, TestRunner } from './support/protocol';
 
 /** A superagent parser that keeps the body as raw bytes. */
-function bytes(res: NodeJS.ReadableStream, done: (err: Error | null, body: Buffer) => void): void {
+/** A supertest parser that keeps the body as bytes. */
+const bytes = (res: import('superagent').Response, done: (err: Error | null, body: Buffer) => void): void => {
   const parts: Buffer[] = [];
   res.on('data', (c: Buffer) => parts.push(c));
   res.on('end', () => done(null, Buffer.concat(parts)));
-}
+};
 
 const FORBIDDEN = { statusCode: 403, message: 'Forbidden resource', error: 'Forbidden' };
 
