@@ -10,6 +10,7 @@ import { PendingReasonInSql1764600000000 } from './migrations/1764600000000-Pend
 import { RunnerEventPlpgsql1764650000000 } from './migrations/1764650000000-RunnerEventPlpgsql';
 import { Instances1764700000000 } from './migrations/1764700000000-Instances';
 import { StatementEventTriggers1764800000000 } from './migrations/1764800000000-StatementEventTriggers';
+import { OpenBatchIndexOutOfTheQueue1764900000000 } from './migrations/1764900000000-OpenBatchIndexOutOfTheQueue';
 
 export interface DatabaseTarget {
   url: string;
@@ -38,6 +39,7 @@ export function dataSourceOptions(target: DatabaseTarget): DataSourceOptions {
       RunnerEventPlpgsql1764650000000,
       Instances1764700000000,
       StatementEventTriggers1764800000000,
+      OpenBatchIndexOutOfTheQueue1764900000000,
     ],
     migrationsTableName: 'pulse_migrations',
     migrationsTransactionMode: 'each',
