@@ -187,8 +187,10 @@ time from navigating to a run's page to the last line of its 100,000-line log on
 its tail), and with the whole log loaded (\`#L100000\`); (11) cancel latency, 50 busy runners holding their
 busy long poll, from the DELETE to the poll answering with the cancel, p50 and p99, direct and
 through squid on loopback when installed (target ≤ 1 s); (12) retention cost, the dispatch drain
-with retention off and on while a backlog of old final runs is pruned, in rounds off, on, on, off, the
-better drain of each side compared (target ≥ 0.95×); (13) secrets, scenario 5's runners
+with retention off and on while a backlog of old final runs is pruned, in rounds off, on, on, off, each
+from the same database (the previous drain's runs and events deleted), the mean of each side's
+drains compared (target ≥ 0.95×), and the orchestrator's and PostgreSQL's CPU per run
+drained, the mean of each side (target ≤ 1.05×); (13) secrets, scenario 5's runners
 streaming runs with 10 secrets through the runner's masker, vs the same runners on runs without
 secrets (phases A B B A), and the masker alone with 100 secrets over 64 MB of CI-like log, vs a
 JS loop reading every byte.
