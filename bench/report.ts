@@ -157,7 +157,7 @@ in the same run on the same database server (and for 2, 3 and 5 in the same data
 figures of every run are in \`bench/results/*.json\` (not committed).
 
 \`\`\`
-npm run bench                     # full, about 10 minutes on 2 cores
+npm run bench                     # full, 10 to 12 minutes on 2 cores
 npm run bench -- --quick          # every scenario scaled down, about 2 minutes after the build
 npm run bench -- --tiny           # about 2 minutes; what the e2e test runs (correctness only)
 npm run bench -- --only=1,2       # some scenarios
