@@ -38,10 +38,23 @@ EOF
 export CONTAINERS_CONF="$CONF"
 
 ping() { curl -fsS --max-time 5 --unix-socket "$SOCK" http://d/v1.40/_ping >/dev/null 2>&1; }
+# A service whose working directory has been deleted (started from a checkout removed since)
+# still answers pings but cannot start a container: conmon logs "Failed to get working
+# directory" and runc fails with "write child: broken pipe". Such a service is stopped here and
+# started again, from $DIR, which stays.
+for pid in $(pgrep -f "podman system service .*unix://$SOCK" || true); do
+  case "$(readlink "/proc/$pid/cwd" 2>/dev/null || true)" in
+    *" (deleted)")
+      say "restarting podman system service $pid: its working directory was deleted"
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+      ;;
+  esac
+done
 if ! ping; then
   say "starting podman system service on $SOCK"
   rm -f "$SOCK"
-  nohup podman system service --time=0 "unix://$SOCK" >"$DIR/service.log" 2>&1 &
+  (cd "$DIR" && exec nohup podman system service --time=0 "unix://$SOCK" >"$DIR/service.log" 2>&1) &
   echo $! >"$DIR/service.pid"
   for _ in $(seq 1 60); do ping && break; sleep 0.5; done
   ping || { say "the service did not answer on $SOCK (see $DIR/service.log)"; exit 1; }
