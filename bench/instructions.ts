@@ -34,7 +34,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { JsonClient, LeanConnection } from './lib/http';
 import { createDatabase } from './lib/pg';
 import { ADMIN_TOKEN, REGISTRATION_TOKEN, orchestratorEnv, spawnServer } from './lib/server';
-import { fmtNumber, sleep } from './lib/util';
+import { fmtNumber, mean, sleep } from './lib/util';
 
 const NAMESPACE = 'bench';
 const REPO = 'https://example.com/bench.git';
@@ -300,7 +300,6 @@ async function main(): Promise<void> {
       line('  of which under the HTTP parser callbacks', counts.map((c) => c.http / per));
       line('  of which garbage collection', counts.map((c) => c.gc / per));
       line('other threads (V8 compiler)', counts.map((c) => c.helpers / per));
-      const mean = (values: number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
       return { all: mean(net), http: mean(counts.map((c) => c.http / per)) };
     };
 

@@ -22,7 +22,7 @@ import { JsonClient } from './lib/http';
 import { createDatabase, withClient } from './lib/pg';
 import { CpuBreakdown } from './lib/procstat';
 import { ADMIN_TOKEN, ORCHESTRATOR_MAIN, REGISTRATION_TOKEN, orchestratorEnv, spawnServer } from './lib/server';
-import { percentile, sleep, wallMs } from './lib/util';
+import { mean, percentile, sleep, wallMs } from './lib/util';
 import type { Ctx, Scenario } from './scenarios';
 
 const NAMESPACE = 'ops';
@@ -311,7 +311,6 @@ export async function retentionCost(ctx: Ctx, s: Scenario): Promise<void> {
       await reset();
     }
     const deleted = before - (await left());
-    const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
     const rateOff = mean(rates.off);
     const rateOn = mean(rates.on);
     s.row({ metric: 'runs/s drained, retention on vs off (mean of two drains each)', unit: 'runs/s', ours: rateOn, reference: rateOff, referenceName: 'same drain, retention off', target: '≥ 0.95× ref', check: (o, r) => r !== null && o >= 0.95 * r });

@@ -1,8 +1,7 @@
 import { startPulse, TestPulse, eventually } from './support/pulse';
 import { submit, TestRunner } from './support/protocol';
 
-/** A superagent parser that keeps the body as raw bytes. */
-/** A supertest parser that keeps the body as bytes. */
+/** A supertest parser that keeps the body as raw bytes. */
 const bytes = (res: import('superagent').Response, done: (err: Error | null, body: Buffer) => void): void => {
   const parts: Buffer[] = [];
   res.on('data', (c: Buffer) => parts.push(c));

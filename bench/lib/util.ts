@@ -18,6 +18,11 @@ export function percentile(values: number[], p: number): number {
   return sorted[rank];
 }
 
+/** The arithmetic mean of an array of numbers; NaN for none. */
+export function mean(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
+
 export function round(n: number, digits = 1): number {
   if (!Number.isFinite(n)) return n;
   const f = 10 ** digits;
